@@ -1,0 +1,40 @@
+# contrastkit: the two commands of the quick start are `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench bench-quality bench-quality-full lint clean
+
+setup: $(STAMP)
+
+# Idempotent: re-runs only when the venv is missing or pyproject.toml changed.
+# torch==2.13.0 goes in first (a local CPU wheel) so that no dependency pulls a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/contrastkit demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/losses.py --out BENCHMARKS.md
+
+bench-quality: setup
+	$(BIN)/python -m benchmarks.quality
+
+bench-quality-full: setup
+	$(BIN)/python -m benchmarks.quality --full
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
