@@ -1,0 +1,128 @@
+"""Cosine nearest neighbours (faiss, exact inner product on unit rows) and kNN voting."""
+
+from __future__ import annotations
+
+import warnings
+
+import faiss
+import numpy as np
+
+from ._arrays import check_embeddings, check_labels, encode_labels, l2_normalise
+
+# Queries searched per faiss call: bounds the (chunk, k) result arrays for large k.
+_QUERY_CHUNK = 4096
+
+
+def build_index(reference: np.ndarray) -> faiss.IndexFlatIP:
+    """Exact inner-product faiss index over unit rows (float32)."""
+    index = faiss.IndexFlatIP(reference.shape[1])
+    index.add(np.ascontiguousarray(reference, dtype=np.float32))
+    return index
+
+
+def search(
+    reference: np.ndarray | faiss.IndexFlatIP, queries: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` inner-product search; rows must already be unit length (float32).
+
+    ``reference`` is an array of rows or an index from :func:`build_index`.
+    Returns (similarities, indices), both of shape (len(queries), k), nearest first.
+    """
+    index = build_index(reference) if isinstance(reference, np.ndarray) else reference
+    sims = np.empty((len(queries), k), dtype=np.float32)
+    idx = np.empty((len(queries), k), dtype=np.int64)
+    for start in range(0, len(queries), _QUERY_CHUNK):
+        stop = start + _QUERY_CHUNK
+        chunk = np.ascontiguousarray(queries[start:stop], dtype=np.float32)
+        sims[start:stop], idx[start:stop] = index.search(chunk, k)
+    return sims, idx
+
+
+def search_leave_one_out(
+    Z: np.ndarray,
+    k: int,
+    rows: np.ndarray | None = None,
+    index: faiss.IndexFlatIP | None = None,
+) -> np.ndarray:
+    """Indices of the ``k`` nearest other rows of ``Z`` for the query ``rows`` (default all).
+
+    Searches k + 1 neighbours; the query's own index is removed wherever it appears (with
+    duplicate vectors it need not come first), otherwise the last neighbour is dropped.
+    """
+    rows = np.arange(len(Z)) if rows is None else np.asarray(rows)
+    _, idx = search(Z if index is None else index, Z[rows], k + 1)
+    is_self = idx == rows[:, None]
+    no_self = ~is_self.any(axis=1)
+    is_self[no_self, -1] = True
+    return idx[~is_self].reshape(len(rows), k)
+
+
+def vote(neighbour_codes: np.ndarray) -> np.ndarray:
+    """Majority label of each row of neighbour labels (nearest first).
+
+    Ties go to the tied class whose first occurrence is nearest: for every position we count
+    how often its label occurs in the row, and pick the first position holding the maximum.
+    """
+    n, k = neighbour_codes.shape
+    out = np.empty(n, dtype=neighbour_codes.dtype)
+    rows_per_chunk = max(1, 2**22 // (k * k))
+    for start in range(0, n, rows_per_chunk):
+        codes = neighbour_codes[start : start + rows_per_chunk]
+        counts = (codes[:, :, None] == codes[:, None, :]).sum(axis=2)
+        first_max = np.argmax(counts == counts.max(axis=1, keepdims=True), axis=1)
+        out[start : start + len(codes)] = codes[np.arange(len(codes)), first_max]
+    return out
+
+
+def clamp_k(k: int, n_reference: int, what: str) -> int:
+    """``k`` limited to ``n_reference`` (with a warning); k < 1 raises ValueError."""
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}.")
+    if k > n_reference:
+        warnings.warn(
+            f"k={k} is larger than the {n_reference} {what}; using k={n_reference}.",
+            stacklevel=3,
+        )
+        return n_reference
+    return int(k)
+
+
+def knn_predict(
+    train_Z: np.ndarray, train_y: np.ndarray, test_Z: np.ndarray, k: int = 1
+) -> np.ndarray:
+    """Predict each test row's label by cosine kNN over the train rows.
+
+    Rows are L2-normalised here. Majority vote of the ``k`` nearest train rows; a tie between
+    classes goes to the class of the nearest row among them. ``k`` larger than the train set
+    is clamped with a warning. Returns an array of train labels, one per test row.
+    """
+    train_Z = check_embeddings(train_Z, "train_Z")
+    test_Z = check_embeddings(test_Z, "test_Z")
+    train_y = check_labels(train_y, len(train_Z), "train_y", "train_Z")
+    if train_Z.shape[1] != test_Z.shape[1]:
+        raise ValueError(
+            f"train_Z has {train_Z.shape[1]} dims but test_Z has {test_Z.shape[1]}; "
+            "both must come from the same encoder."
+        )
+    k = clamp_k(k, len(train_Z), "train rows")
+    _, (codes,) = encode_labels(train_y)
+    _, idx = search(l2_normalise(train_Z, "train_Z"), l2_normalise(test_Z, "test_Z"), k)
+    return np.asarray(train_y)[_first_index_of(codes)[vote(codes[idx])]]
+
+
+def knn_predict_loo(Z: np.ndarray, y: np.ndarray, k: int = 1) -> np.ndarray:
+    """Leave-one-out cosine kNN: predict each row from the other rows of the same set."""
+    Z = check_embeddings(Z, "Z")
+    y = check_labels(y, len(Z), "y", "Z")
+    if len(Z) < 2:
+        raise ValueError("leave-one-out kNN needs at least 2 rows; got 1.")
+    k = clamp_k(k, len(Z) - 1, "other rows")
+    _, (codes,) = encode_labels(y)
+    idx = search_leave_one_out(l2_normalise(Z, "Z"), k)
+    return np.asarray(y)[_first_index_of(codes)[vote(codes[idx])]]
+
+
+def _first_index_of(codes: np.ndarray) -> np.ndarray:
+    """For every code, the index of one row holding it (to map codes back to original labels)."""
+    _, first = np.unique(codes, return_index=True)  # codes are 0..C-1, all present
+    return first
