@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import numbers
 import os
 import sys
 import warnings
@@ -38,8 +41,12 @@ def check_finite(x: Tensor, name: str) -> None:
     if finite.all():
         return
     bad = (~finite).reshape(x.shape[0], -1).any(dim=1).nonzero().flatten().tolist()
-    shown = ", ".join(str(i) for i in bad[:10]) + (f" ... ({len(bad)} rows)" if len(bad) > 10 else "")
-    raise ValueError(f"{name} has non-finite values (NaN or inf) in rows {shown}; drop or repair those rows")
+    shown = ", ".join(str(i) for i in bad[:10]) + (
+        f" ... ({len(bad)} rows)" if len(bad) > 10 else ""
+    )
+    raise ValueError(
+        f"{name} has non-finite values (NaN or inf) in rows {shown}; drop or repair those rows"
+    )
 
 
 def check_labels(labels: Tensor, x: Tensor, name: str = "x") -> None:
@@ -65,6 +72,29 @@ def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
 def check_positive(value: float, name: str) -> None:
     if not value > 0:
         raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def check_finite_number(value: float, name: str) -> None:
+    """A real number that is not NaN or infinite (margins, hardness, regularisation weights)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def check_chunk_size(chunk_size: int | None) -> None:
+    """`chunk_size` of the streaming kernels: None (choose automatically) or a positive int."""
+    if chunk_size is None:
+        return
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be None or a positive integer, got {chunk_size!r}")
+
+
+def full_precision(x: Tensor) -> contextlib.AbstractContextManager:
+    """A context in which torch.autocast is off on `x`'s device, so that similarities stay in
+    float32 or wider even when the caller trains under autocast (ARCHITECTURE, "Numerics")."""
+    try:
+        return torch.autocast(device_type=x.device.type, enabled=False)
+    except RuntimeError:  # a device type autocast does not know: nothing to turn off
+        return contextlib.nullcontext()
 
 
 def normalise(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:

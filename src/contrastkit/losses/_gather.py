@@ -32,7 +32,7 @@ def _all_gather_padded(x: Tensor, sizes: list[int]) -> Tensor:
     padded[: x.shape[0]] = x
     parts = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(parts, padded.contiguous())
-    return torch.cat([part[:n] for part, n in zip(parts, sizes)])
+    return torch.cat([part[:n] for part, n in zip(parts, sizes, strict=True)])
 
 
 class _AllGatherWithGrad(torch.autograd.Function):
@@ -95,10 +95,20 @@ def mean_over_anchors(
     backward collective. When no anchor is valid on any rank, returns an exact 0 on the graph
     with a warning.
     """
-    count_t = torch.as_tensor(count, device=total.device, dtype=torch.float64)
+    count_all = global_count(count, batch)
+    if count_all == 0:
+        return empty_loss(batch.tensors[0], loss_name, reason)
+    return total * (batch.world_size / count_all)
+
+
+def global_count(count: int | Tensor, batch: Gathered) -> float:
+    """Sum of a per-rank count over all ranks (a plain number, no gradient).
+
+    For losses that average over several sets (pairs of each kind, non-zero triplets) and so
+    need global denominators without the empty-batch rule of `mean_over_anchors`.
+    """
+    count_t = torch.as_tensor(count, dtype=torch.float64, device=batch.tensors[0].device)
     if batch.world_size > 1:
         count_t = count_t.clone()
         dist.all_reduce(count_t, op=dist.ReduceOp.SUM)
-    if count_t.item() == 0:
-        return empty_loss(batch.tensors[0], loss_name, reason)
-    return total * (batch.world_size / count_t.item())
+    return float(count_t.item())
