@@ -1,10 +1,27 @@
-"""The `contrastkit` command line."""
+"""The `contrastkit` command line: refine, embed, evaluate, demo."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from contrastkit import __version__
+from contrastkit.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Refine embeddings with contrastive learning.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Refine embeddings with contrastive learning, and see what it did.",
+)
+out = Console()
+err = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -15,6 +32,221 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
-    """Refine embeddings with contrastive learning."""
+    """Refine embeddings with contrastive learning, and see what it did."""
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=True)
+
+
+def user_errors(fn):
+    """Errors a user can cause: one sentence on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        warnings.showwarning = _show_warning
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print(
+                "interrupted; rerun the same command with --resume to continue from the last checkpoint"
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _options(values: dict, config_file: Path | None) -> dict:
+    """Flags the user gave, over the config file's keys, over the defaults."""
+    from contrastkit.training.config import load_config_file
+
+    merged = load_config_file(config_file) if config_file else {}
+    merged.update({k: v for k, v in values.items() if v is not None})
+    return merged
+
+
+def print_metrics(before: dict, after: dict, title: str) -> None:
+    from contrastkit.evaluation import LOWER_IS_BETTER, METRIC_KEYS
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    table.add_column("change", justify="right")
+    for key in METRIC_KEYS:
+        if key not in after:
+            continue
+        b, a = before.get(key), after[key]
+        better = (a < b) if key in LOWER_IS_BETTER else (a > b)
+        colour = "green" if better else ("red" if a != b else "white")
+        table.add_row(key, f"{b:.4f}", f"{a:.4f}", f"[{colour}]{a - b:+.4f}[/{colour}]")
+    out.print(table)
+
+
+# fmt: off
+@app.command()
+@user_errors
+def refine(
+    train: str = typer.Option(..., "--train", help="Training data: CSV/TSV/JSONL/Parquet/NPY/NPZ or an image folder."),
+    out_dir: Path = typer.Option(..., "--out", help="Run folder for model, embeddings, metrics and report."),
+    test: str | None = typer.Option(None, "--test", help="Test data for the before/after metrics (else 10 % of train is held out)."),
+    text_column: str | None = typer.Option(None, help="Text column (default: text)."),
+    label_column: str | None = typer.Option(None, help="Label column (default: label, or the only other column)."),
+    vector_column: str | None = typer.Option(None, help="Column holding a vector per row."),
+    model: str | None = typer.Option(None, help="Base text model: a sentence-transformers folder (default: all-MiniLM-L6-v2)."),
+    mode: str | None = typer.Option(None, help="adapter (frozen base + residual net) or finetune (train the encoder)."),
+    method: str | None = typer.Option(None, help="supcon, hscl, triplet, contrastive_pair, logistic_pair, npair or ce."),
+    epochs: int | None = typer.Option(None, help="Epochs (default: from the data size)."),
+    batch_size: int | None = typer.Option(None, help="Rows per batch (default: from the mode)."),
+    seed: int | None = typer.Option(None, help="One seed for Python, NumPy and torch (default 0)."),
+    config: Path | None = typer.Option(None, "--config", help="YAML file whose keys mirror these flags."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    quiet: bool | None = typer.Option(None, "--quiet", help="No progress bars."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    lr: float | None = typer.Option(None, help="Learning rate (AdamW)."),
+    weight_decay: float | None = typer.Option(None, help="AdamW weight decay."),
+    warmup: float | None = typer.Option(None, help="Fraction of steps for the linear warm-up."),
+    m_per_class: int | None = typer.Option(None, help="Rows per class in each batch."),
+    val_fraction: float | None = typer.Option(None, help="Fraction of train held out for early stopping."),
+    patience: int | None = typer.Option(None, help="Epochs without validation gain before stopping."),
+    head_dim: int | None = typer.Option(None, help="Output size of the projection head."),
+    projection_head: bool | None = typer.Option(None, "--projection-head/--no-projection-head", help="Force the head on or off."),
+    architecture: str | None = typer.Option(None, help="Image encoder: cnn or resnet18."),
+    max_seq_length: int | None = typer.Option(None, help="Token limit per text."),
+    temperature: float | None = typer.Option(None, help="Loss temperature."),
+    hardness: float | None = typer.Option(None, help="supcon: tilt towards hard negatives."),
+    beta: float | None = typer.Option(None, help="hscl/hcl: hard-negative concentration."),
+    num_negatives: int | None = typer.Option(None, help="hscl: Q (default n - 2)."),
+    margin: float | None = typer.Option(None, help="triplet margin."),
+    mining: str | None = typer.Option(None, help="triplet mining: batch_hard, semi_hard or all."),
+    bias: float | None = typer.Option(None, help="logistic_pair bias."),
+    pos_margin: float | None = typer.Option(None, help="contrastive_pair positive margin."),
+    neg_margin: float | None = typer.Option(None, help="contrastive_pair negative margin."),
+    l2_reg: float | None = typer.Option(None, help="npair L2 regularisation."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+) -> None:
+    """Refine embeddings on TRAIN and write model, embeddings, metrics.json and report.html."""
+    values = {k: v for k, v in locals().items() if k not in {
+        "train", "out_dir", "test", "text_column", "label_column", "vector_column", "config",
+        "resume", "overwrite", "no_report"}}
+    from contrastkit.workflow import ReadOptions
+    from contrastkit.workflow import refine as run_refine
+
+    options = _options(values, config)
+    result = run_refine(
+        train, out_dir, test=test,
+        read=ReadOptions(text_column, label_column, vector_column),
+        options=options, resume=resume, overwrite=overwrite, report=not no_report,
+    )
+    _print_result(result)
+# fmt: on
+
+
+def _print_result(result) -> None:
+    if result.after:
+        print_metrics(result.before, result.after, f"before vs after, on {result.evaluated_on}")
+    for note in result.notes:
+        out.print(f"note: {note}")
+    out.print(f"run folder: {result.run_dir}  ({result.timing['total_s']:.1f} s)")
+    report = result.run_dir / "report.html"
+    if report.exists():
+        out.print(f"report: {report.resolve()}")
+
+
+@app.command()
+@user_errors
+def embed(
+    model: Path = typer.Option(
+        ..., "--model", help="A model folder written by refine (RUN/model)."
+    ),
+    input_path: str = typer.Option(
+        ..., "--input", help="Rows to embed (same kind of data as training)."
+    ),
+    out_path: Path = typer.Option(..., "--out", help="Output .parquet or .npy file."),
+    text_column: str | None = typer.Option(None, help="Text column (default: text)."),
+    vector_column: str | None = typer.Option(None, help="Column holding a vector per row."),
+    base: bool = typer.Option(
+        False, "--base", help="Embed with the base model (before refinement)."
+    ),
+) -> None:
+    """Embed rows with a refined model."""
+    from contrastkit.data import read_dataset
+    from contrastkit.embeddings_io import write_embeddings
+    from contrastkit.refiner import Refiner
+
+    refiner = Refiner.load(model)
+    data = read_dataset(input_path, text_column=text_column, vector_column=vector_column)
+    Z = refiner.base_transform(data.inputs) if base else refiner.transform(data.inputs)
+    write_embeddings(out_path, Z, data.labels)
+    out.print(f"wrote {Z.shape[0]} embeddings of dimension {Z.shape[1]} to {out_path}")
+
+
+@app.command()
+@user_errors
+def evaluate(
+    train: str | None = typer.Option(None, "--train", help="Labelled training (reference) data."),
+    test: str | None = typer.Option(None, "--test", help="Labelled test data."),
+    model: Path | None = typer.Option(None, "--model", help="A model folder written by refine."),
+    embeddings: Path | None = typer.Option(
+        None, "--embeddings", help="An embeddings.parquet from a run (train and test splits)."
+    ),
+    text_column: str | None = typer.Option(None, help="Text column (default: text)."),
+    label_column: str | None = typer.Option(None, help="Label column."),
+    out_path: Path | None = typer.Option(None, "--out", help="Write the metrics as JSON here."),
+) -> None:
+    """Metrics (kNN, linear probe, retrieval, clustering, geometry) of a model or of embeddings."""
+    from contrastkit.data import encode_labels
+    from contrastkit.embeddings_io import read_run_embeddings
+    from contrastkit.evaluation import evaluate as compute
+    from contrastkit.training.atomic import write_json_atomic
+    from contrastkit.workflow import ReadOptions, _json_safe, read_train_test
+
+    if (model is None) == (embeddings is None):
+        raise UserError("give exactly one of --model (with --train and --test) or --embeddings")
+    if embeddings is not None:
+        Z_train, y_train, Z_test, y_test = read_run_embeddings(embeddings)
+    else:
+        if train is None or test is None:
+            raise UserError("--model needs labelled --train and --test data")
+        from contrastkit.refiner import Refiner
+
+        refiner = Refiner.load(model)
+        train_ds, test_ds = read_train_test(train, test, ReadOptions(text_column, label_column))
+        if train_ds.labels is None or test_ds.labels is None:
+            raise UserError("evaluation needs labels in both --train and --test")
+        Z_train, Z_test = refiner.transform(train_ds.inputs), refiner.transform(test_ds.inputs)
+        y_train, y_test = train_ds.labels, test_ds.labels
+    labels = encode_labels(y_train, y_test)
+    metrics = compute(Z_train, labels.train, Z_test, labels.test)
+    table = Table("metric", "value")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}")
+    out.print(table)
+    if out_path is not None:
+        write_json_atomic(out_path, _json_safe(metrics))
+
+
+@app.command()
+@user_errors
+def demo(
+    out_dir: Path = typer.Option(
+        Path("demo_run"), "--out", help="Folder for the demo's data and run."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Refine scikit-learn's handwritten digits (shipped with scikit-learn) and show before/after."""
+    from contrastkit.demo import run_demo
+
+    _print_result(run_demo(out_dir, quiet=quiet))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

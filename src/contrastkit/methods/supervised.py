@@ -1,0 +1,110 @@
+"""Supervised recipes: encoder -> projection head -> a supervised loss (or cross-entropy)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from contrastkit import losses
+from contrastkit.errors import ConfigError
+from contrastkit.methods.batch import Batch
+
+# Losses taking (x, labels): usable as `--method NAME` with labelled data.
+SUPERVISED_LOSSES: dict[str, Callable] = {
+    "supcon": losses.supcon,
+    "hscl": losses.hscl,
+    "triplet": losses.triplet,
+    "contrastive_pair": losses.contrastive_pair,
+    "logistic_pair": losses.logistic_pair,
+    "npair": losses.npair,
+}
+SUPERVISED_METHODS = (*SUPERVISED_LOSSES, "ce")
+
+
+def loss_options_for(method: str, options: dict) -> dict:
+    """The options `method`'s loss takes; an option it does not take is a ConfigError."""
+    if method == "ce":
+        allowed: set[str] = set()
+    else:
+        params = inspect.signature(SUPERVISED_LOSSES[method]).parameters
+        allowed = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY} - {
+            "gather",
+            "chunk_size",
+        }
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        flags = ", ".join("--" + u.replace("_", "-") for u in unknown)
+        takes = ", ".join("--" + a.replace("_", "-") for a in sorted(allowed)) or "none"
+        raise ConfigError(f"{flags} is not an option of method {method} (its options: {takes})")
+    return dict(options)
+
+
+class SupervisedContrastive(nn.Module):
+    """`loss(head(encoder(x)), labels)`; with `augment`, two augmented views of each row
+    go into the batch, both carrying the row's label (SupCon's recipe for images)."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: nn.Module,
+        method: str,
+        options: dict,
+        *,
+        augment: nn.Module | None = None,
+        gather: bool = False,
+    ) -> None:
+        super().__init__()
+        self.encoder, self.head, self.augment = encoder, head, augment
+        self.method = method
+        self.loss_fn = SUPERVISED_LOSSES[method]
+        self.options = dict(options)
+        if method != "npair":
+            self.options["gather"] = gather
+
+    def forward(self, batch: Batch) -> Tensor:
+        x, y = batch.inputs, batch.labels
+        if self.augment is not None:
+            x = torch.cat([self.augment(x), self.augment(x)])
+            y = y.repeat(2)
+        z = self.head(self.encoder(x))
+        if self.method == "npair":
+            return self._npair(z, y)
+        return self.loss_fn(z, y, **self.options)
+
+    def _npair(self, z: Tensor, y: Tensor) -> Tensor:
+        """N-pair needs (anchor, positive) pairs of distinct classes: the first two rows of each class."""
+        first, second, seen = [], [], {}
+        for i, label in enumerate(y.tolist()):
+            if label not in seen:
+                seen[label] = i
+            elif seen[label] is not None:
+                first.append(seen[label])
+                second.append(i)
+                seen[label] = None
+        if not first:
+            return (z * 0).sum()
+        idx_a, idx_p = torch.tensor(first, device=z.device), torch.tensor(second, device=z.device)
+        return self.loss_fn(z[idx_a], z[idx_p], **self.options)
+
+    @torch.no_grad()
+    def embed(self, x) -> Tensor:
+        return F.normalize(self.encoder(x), dim=1)
+
+
+class CrossEntropy(nn.Module):
+    """The baseline users compare against: a linear classifier on the embedding."""
+
+    def __init__(
+        self, encoder: nn.Module, dim: int, num_classes: int, augment: nn.Module | None = None
+    ):
+        super().__init__()
+        self.encoder, self.augment = encoder, augment
+        self.classifier = nn.Linear(dim, num_classes)
+
+    def forward(self, batch: Batch) -> Tensor:
+        x = batch.inputs if self.augment is None else self.augment(batch.inputs)
+        return F.cross_entropy(self.classifier(self.encoder(x)), batch.labels)

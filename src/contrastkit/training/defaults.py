@@ -1,0 +1,65 @@
+"""Hyper-parameters chosen by principle from the data, for whatever the user left unset.
+
+- Batches: large for the adapter (cheap rows, contrastive losses like many negatives),
+  64 texts when the transformer itself trains (memory and time on a CPU), 256 images.
+- Rows per class in a batch (m): enough positives per anchor without crowding out classes.
+- Epochs: a budget of optimiser steps, so small data sets get more passes than large ones,
+  capped so that huge data sets still see every row at least once.
+- Learning rates: the usual ones for each kind of network (AdamW).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    batch_size: int
+    m_per_class: int
+    epochs: int
+    lr: float
+    head_lr: float
+    val_fraction: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# (batch size, target optimiser steps, min epochs, max epochs, lr, head lr)
+_RECIPES = {
+    "adapter": (512, 3000, 5, 300, 1e-3, 1e-3),
+    "text-finetune": (64, 1500, 1, 40, 3e-5, 1e-3),
+    "images-finetune": (256, 3000, 5, 200, 2e-3, 2e-3),
+}
+
+
+def plan_training(config, kind: str, mode: str, n_rows: int, n_classes: int | None) -> Plan:
+    """Fill every unset hyper-parameter of `config` for n_rows training rows."""
+    key = "adapter" if mode == "adapter" else f"{kind}-finetune"
+    batch, target_steps, min_epochs, max_epochs, lr, head_lr = _RECIPES[key]
+    batch_size = min(config.batch_size or batch, n_rows)
+    m = config.m_per_class or _rows_per_class(n_rows, n_classes, batch_size)
+    steps_per_epoch = math.ceil(n_rows / batch_size)
+    epochs = config.epochs or max(
+        min_epochs, min(max_epochs, math.ceil(target_steps / steps_per_epoch))
+    )
+    return Plan(
+        batch_size=batch_size,
+        m_per_class=m,
+        epochs=epochs,
+        lr=config.lr or lr,
+        head_lr=config.lr or head_lr,
+        val_fraction=config.val_fraction or 0.0,
+    )
+
+
+def _rows_per_class(n_rows: int, n_classes: int | None, batch_size: int) -> int:
+    """Rows per class in a batch: 8, fewer when classes are small, more when a batch cannot
+    hold every class anyway (few classes, e.g. 10 image classes in 256 rows)."""
+    if not n_classes:
+        return 1
+    per_class = n_rows / n_classes
+    m = 8 if per_class >= 16 else max(2, int(per_class // 2))
+    return max(m, batch_size // max(n_classes, 1)) if n_classes * m < batch_size else m
