@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from contrastkit import __version__
@@ -40,7 +41,8 @@ def main(
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    err.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=True)
+    # One line each (soft_wrap), the text as written: a "[name]" in it is not rich markup.
+    err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 def user_errors(fn):
@@ -52,7 +54,8 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            line = " ".join(str(exc).split())  # one line, whatever the message holds
+            err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print(
@@ -80,8 +83,9 @@ def print_metrics(before: dict, after: dict, title: str) -> None:
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
     table.add_column("change", justify="right")
-    for key in METRIC_KEYS:
-        if key not in after:
+    extra = [k for k in after if k not in METRIC_KEYS]  # e.g. spearman for scored pairs
+    for key in [*METRIC_KEYS, *extra]:
+        if key not in after or key not in before:
             continue
         b, a = before.get(key), after[key]
         better = (a < b) if key in LOWER_IS_BETTER else (a > b)
@@ -100,9 +104,10 @@ def refine(
     text_column: str | None = typer.Option(None, help="Text column (default: text)."),
     label_column: str | None = typer.Option(None, help="Label column (default: label, or the only other column)."),
     vector_column: str | None = typer.Option(None, help="Column holding a vector per row."),
+    pair_columns: str | None = typer.Option(None, help="Two text columns 'a,b' holding pairs (for --method clip; sentence1,sentence2 is found by itself)."),
     model: str | None = typer.Option(None, help="Base text model: a sentence-transformers folder (default: all-MiniLM-L6-v2)."),
     mode: str | None = typer.Option(None, help="adapter (frozen base + residual net) or finetune (train the encoder)."),
-    method: str | None = typer.Option(None, help="supcon, hscl, triplet, contrastive_pair, logistic_pair, npair or ce."),
+    method: str | None = typer.Option(None, help="With labels: supcon, hscl, triplet, contrastive_pair, logistic_pair, npair or ce. Without: simclr, dcl, hcl, moco, byol, swav, barlow_twins, vicreg, simcse (text). Pairs: clip."),
     epochs: int | None = typer.Option(None, help="Epochs (default: from the data size)."),
     batch_size: int | None = typer.Option(None, help="Rows per batch (default: from the mode)."),
     seed: int | None = typer.Option(None, help="One seed for Python, NumPy and torch (default 0)."),
@@ -131,23 +136,48 @@ def refine(
     pos_margin: float | None = typer.Option(None, help="contrastive_pair positive margin."),
     neg_margin: float | None = typer.Option(None, help="contrastive_pair negative margin."),
     l2_reg: float | None = typer.Option(None, help="npair L2 regularisation."),
+    tau_plus: float | None = typer.Option(None, help="dcl/hcl: class prior tau+ in [0, 1)."),
+    lambd: float | None = typer.Option(None, help="barlow_twins: weight of the off-diagonal term."),
+    sim_coeff: float | None = typer.Option(None, help="vicreg: invariance weight."),
+    std_coeff: float | None = typer.Option(None, help="vicreg: variance weight."),
+    cov_coeff: float | None = typer.Option(None, help="vicreg: covariance weight."),
+    epsilon: float | None = typer.Option(None, help="swav: Sinkhorn entropy eps."),
+    sinkhorn_iterations: int | None = typer.Option(None, help="swav: Sinkhorn iterations."),
+    queue_size: int | None = typer.Option(None, help="moco: keys in the memory queue (default 4096, or half the rows when fewer)."),
+    momentum: float | None = typer.Option(None, help="moco/byol: base momentum of the EMA target, rising to 1 on a cosine (default 0.99)."),
+    num_prototypes: int | None = typer.Option(None, help="swav: number of prototypes (default 128)."),
+    local_crops: int | None = typer.Option(None, help="swav on images: small multi-crop views besides the two global ones (default 4; 0: none)."),
+    freeze_prototypes: int | None = typer.Option(None, help="swav: steps before the prototypes train (default 5 % of the steps, at most 313)."),
+    text_augment: str | None = typer.Option(None, help="Self-supervised text views in --mode finetune: dropout (SimCSE, default), delete, swap or mask."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
 ) -> None:
     """Refine embeddings on TRAIN and write model, embeddings, metrics.json and report.html."""
     values = {k: v for k, v in locals().items() if k not in {
         "train", "out_dir", "test", "text_column", "label_column", "vector_column", "config",
-        "resume", "overwrite", "no_report"}}
+        "resume", "overwrite", "no_report", "pair_columns"}}
     from contrastkit.workflow import ReadOptions
     from contrastkit.workflow import refine as run_refine
 
     options = _options(values, config)
     result = run_refine(
         train, out_dir, test=test,
-        read=ReadOptions(text_column, label_column, vector_column),
+        read=ReadOptions(text_column, label_column, vector_column, _pair_columns(pair_columns)),
         options=options, resume=resume, overwrite=overwrite, report=not no_report,
     )
     _print_result(result)
 # fmt: on
+
+
+def _pair_columns(value: str | None) -> tuple[str, str] | None:
+    """'a,b' -> ("a", "b"); anything but two non-empty names is a UserError."""
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",")]
+    if len(names) != 2 or not all(names):
+        raise UserError(
+            f"--pair-columns takes two column names separated by a comma (a,b), got {value!r}"
+        )
+    return names[0], names[1]
 
 
 def _print_result(result) -> None:

@@ -45,6 +45,8 @@ def detect_kind(X) -> Kind:
             and all(isinstance(v, str) for v in first)
         ):
             return "pairs"
+        if isinstance(first, np.ndarray) and first.ndim >= 2:
+            return "images"  # a list of image arrays (n, h, w[, c]) each
         if isinstance(first, (list, tuple, np.ndarray)):
             return "vectors"
     raise DataError(
@@ -112,23 +114,42 @@ def check_vectors(X) -> np.ndarray:
         X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"vectors must be a non-empty 2-D array (rows x dims), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"vectors must be numeric, got dtype {X.dtype}")
-    X = X.astype(np.float32, copy=False)
+    if X.dtype.kind not in "iuf":  # bool, complex, strings and objects are not vectors
+        raise DataError(f"vectors must be real numbers, got dtype {X.dtype}")
     bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
     if bad.size:
         raise DataError(
             f"vectors contain NaN or inf in rows {_rows(bad.tolist())}; drop or repair those rows"
         )
-    zero = np.flatnonzero(~(np.abs(X).sum(axis=1) > 0))
+    largest = np.abs(X).max(axis=1).astype(np.float64)
+    zero = np.flatnonzero(~(largest > 0))
     if zero.size:
         raise DataError(
             f"vectors in rows {_rows(zero.tolist())} are all zeros and have no direction; drop those rows"
         )
-    return X
+    with np.errstate(over="ignore"):  # rows beyond float32's range are replaced just below
+        out = X.astype(np.float32, copy=False)
+    # Every use of vectors normalises rows first, and float32 cannot square a component beyond
+    # ~1e19 (the norm overflows and the row becomes 0) nor normalise a row shorter than 1e-12.
+    # Such rows are scaled to unit length in float64 here; the others stay bit for bit.
+    extreme = (largest > 1e15) | (largest < 1e-10)
+    if extreme.any():
+        rows = X[extreme].astype(np.float64) / largest[extreme, None]
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        out = out.copy() if out is X else out
+        out[extreme] = rows.astype(np.float32)
+    return out
 
 
 def check_images(X) -> np.ndarray:
+    if isinstance(X, (list, tuple)):
+        shapes = [np.shape(image) for image in X]
+        odd = next((i for i, shape in enumerate(shapes) if shape != shapes[0]), None)
+        if odd is not None:
+            raise DataError(
+                f"images have mixed shapes: row 0 is {shapes[0]} but row {odd} is {shapes[odd]}; "
+                "resize them to one size"
+            )
     X = np.asarray(X)
     if X.ndim not in (3, 4) or X.shape[0] == 0:
         raise DataError(f"images must be an array (n, h, w) or (n, h, w, c), got shape {X.shape}")

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from contrastkit import __version__
 from contrastkit.data.labels import encode_labels
 from contrastkit.data.samplers import ClassBalancedBatchSampler, RandomBatchSampler
 from contrastkit.data.views import ImageViews
-from contrastkit.errors import ConfigError, DataError
+from contrastkit.errors import ConfigError, DataError, UserError
 from contrastkit.inputs import check_input, check_labels
 from contrastkit.methods.batch import Batch
 from contrastkit.methods.registry import BuildContext, get_method
@@ -23,7 +24,7 @@ from contrastkit.training.config import RefineConfig, make_config
 from contrastkit.training.defaults import Plan, plan_training
 from contrastkit.training.distributed import DistInfo, init_distributed, resolve_device
 from contrastkit.training.seed import seed_everything
-from contrastkit.training.trainer import Trainer, TrainSettings
+from contrastkit.training.trainer import Trainer, TrainingDiverged, TrainSettings
 from contrastkit.training.validation import knn_score, stratified_split
 
 MODES_BY_KIND = {"text": ("adapter", "finetune"), "vectors": ("adapter",), "images": ("finetune",)}
@@ -37,11 +38,14 @@ class Refiner:
 
     `model`: a sentence-transformers folder for text (None: the shipped all-MiniLM-L6-v2);
     `mode`: "adapter" (frozen base + residual network) or "finetune" (the encoder trains);
-    None picks adapter for text and vectors, finetune for images. `method`: a loss name
-    (supcon, hscl, triplet, contrastive_pair, logistic_pair, npair) or "ce". `epochs` and
-    `batch_size` None: chosen from the data size. Other keywords: loss options
-    (temperature, hardness, beta, margin, ...) and training options (lr, m_per_class, ...),
-    exactly the keys of `contrastkit refine --config`.
+    None picks adapter for text and vectors, finetune for images (simcse: finetune).
+    `method`: a supervised loss name (supcon, hscl, triplet, contrastive_pair, logistic_pair,
+    npair) or "ce", which need labels; or a self-supervised one (simclr, dcl, hcl, moco, byol,
+    swav, barlow_twins, vicreg, simcse), which needs none; or "clip" for a list of (a, b) text
+    pairs. `epochs` and `batch_size` None: chosen from the data size. Other keywords: loss
+    options (temperature, hardness, beta, margin, ...), recipe options (queue_size, momentum,
+    num_prototypes, local_crops, freeze_prototypes, text_augment) and training options (lr,
+    m_per_class, ...), exactly the keys of `contrastkit refine --config`.
     """
 
     def __init__(
@@ -64,7 +68,7 @@ class Refiner:
             **options,
         )
         self.spec = get_method(self.config.method)
-        self.spec.check_options(self.config.loss_options())
+        self.spec.check_options(self.config.method_options())
         self.backbone_ = None
 
     # -- fitting ------------------------------------------------------------------------------
@@ -77,7 +81,8 @@ class Refiner:
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
     ) -> Refiner:
-        """Train on X (and labels y for supervised methods). Returns self.
+        """Train on X (and labels y for supervised methods; self-supervised methods ignore y).
+        Returns self. For clip, X is a list of (a, b) text pairs; the fitted model embeds texts.
 
         `validation=(X_val, y_val)`: rows scored after every epoch (kNN-1 against the training
         rows) to keep the best epoch and stop early; without it, `val_fraction` of each class
@@ -88,6 +93,7 @@ class Refiner:
         cfg, spec = self.config, self.spec
         X, kind = check_input(X)
         mode = self._resolve_mode(kind)
+        base_kind = "text" if kind == "pairs" else kind  # pairs: both columns are texts
         if len(X) < 2:
             raise DataError("training needs at least two rows")
         labels, classes = None, None
@@ -109,25 +115,36 @@ class Refiner:
         seed_everything(cfg.seed)
 
         train_idx, val_idx = self._split(len(X), labels)
-        plan = plan_training(cfg, kind, mode, len(train_idx), len(classes) if classes else None)
+        plan = plan_training(
+            cfg, base_kind, mode, len(train_idx), len(classes) if classes else None
+        )
         if cfg.batch_size and cfg.batch_size > len(train_idx):
             warnings.warn(
                 f"--batch-size {cfg.batch_size} is larger than the {len(train_idx)} training rows; "
                 f"using batches of {len(train_idx)}",
                 stacklevel=2,
             )
-        backbone = build_backbone(kind, mode, X, cfg, device, progress=not cfg.quiet)
-        prepared = backbone.prepare(_take(X, train_idx), progress=not cfg.quiet)
+        backbone = build_backbone(base_kind, mode, X, cfg, device, progress=not cfg.quiet)
+        prepared_b = None
+        if kind == "pairs":
+            pairs = _take(X, train_idx)
+            prepared = backbone.prepare([a for a, _ in pairs], progress=not cfg.quiet)
+            prepared_b = backbone.prepare([b for _, b in pairs], progress=not cfg.quiet)
+        else:
+            prepared = backbone.prepare(_take(X, train_idx), progress=not cfg.quiet)
         y_train = None if labels is None else torch.as_tensor(labels[train_idx], device=device)
         module = spec.build(
             BuildContext(
                 encoder=backbone.encoder,
                 dim=backbone.dim,
                 num_classes=len(classes) if classes else None,
-                options=spec.check_options(cfg.loss_options()),
+                options=spec.check_options(cfg.method_options()),
                 head_dim=cfg.head_dim if _use_head(cfg, mode) else None,
                 gather=dist_info.enabled,
                 augment=self._augment(kind, X),
+                kind=base_kind,
+                mode=mode,
+                rows=len(train_idx),
             )
         ).to(device)
 
@@ -137,7 +154,9 @@ class Refiner:
 
         def fetch(indices: list[int]) -> Batch:
             return Batch(
-                backbone.fetch(prepared, indices), None if y_train is None else y_train[indices]
+                backbone.fetch(prepared, indices),
+                None if y_train is None else y_train[indices],
+                None if prepared_b is None else backbone.fetch(prepared_b, indices),
             )
 
         validate = None
@@ -152,7 +171,10 @@ class Refiner:
             X_tr, y_tr = _take(X, train_idx), labels[train_idx]
 
             def validate() -> float:
-                return knn_score(backbone.embed(X_tr), y_tr, backbone.embed(X_val), y_val)
+                Z_tr, Z_val = backbone.embed(X_tr), backbone.embed(X_val)
+                if not (np.isfinite(Z_tr).all() and np.isfinite(Z_val).all()):
+                    return float("nan")  # the trainer stops the run: the model diverged
+                return knn_score(Z_tr, y_tr, Z_val, y_val)
 
         trainer = Trainer(
             module,
@@ -169,13 +191,14 @@ class Refiner:
                 quiet=cfg.quiet or not dist_info.is_main,
             ),
             validate=validate,
-            checkpoint_dir=checkpoint_dir if dist_info.is_main else None,
+            checkpoint_dir=checkpoint_dir,  # every rank resumes from it; rank 0 writes it
+            save_checkpoints=dist_info.is_main,
             train_module=_ddp(module, device) if dist_info.enabled else None,
             param_groups=_param_groups(module, backbone.encoder, plan),
         )
         state = trainer.fit(resume=resume)
 
-        self.backbone_, self.kind_, self.mode_ = backbone, kind, mode
+        self.backbone_, self.kind_, self.mode_ = backbone, base_kind, mode
         self.classes_ = classes
         self.plan_: Plan = plan
         self.history_ = state.history
@@ -185,19 +208,28 @@ class Refiner:
         return self
 
     def _resolve_mode(self, kind: str) -> str:
-        if kind == "pairs":
+        spec = self.spec
+        kinds = spec.kinds or ("text", "vectors", "images")
+        if kind == "pairs" and kind not in kinds:
             raise DataError(
                 f"pairs of texts are for paired methods (clip); method {self.config.method} takes "
-                "single texts with labels"
+                "single texts"
             )
-        allowed = MODES_BY_KIND[kind]
-        mode = self.config.mode or allowed[0]
+        if kind not in kinds:
+            wanted = " or ".join("(a, b) text pairs" if k == "pairs" else k for k in kinds)
+            raise DataError(
+                f"method {spec.name} takes {wanted}, but was given {kind} ({spec.description})"
+            )
+        allowed = MODES_BY_KIND["text" if kind == "pairs" else kind]
+        mode = self.config.mode or spec.default_modes.get(kind) or allowed[0]
         if mode not in allowed:
             why = {
                 "vectors": "vectors have no base encoder to fine-tune; use mode adapter",
                 "images": "no pretrained image model is shipped, so the CNN itself is trained; use mode finetune",
             }[kind]
             raise ConfigError(f"mode {mode} does not apply to {kind}: {why}")
+        if spec.check_fit is not None:
+            spec.check_fit(kind, mode, self.config.method_options())
         return mode
 
     def _split(self, n: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -211,13 +243,17 @@ class Refiner:
             return None
         h, w = X.shape[1:3]
         channels = 1 if X.ndim == 3 else X.shape[3]
-        return ImageViews(h, w, channels, "supervised")
+        strength = "supervised" if self.spec.needs_labels else "self_supervised"
+        return ImageViews(h, w, channels, strength)
 
     def _sampler(self, plan: Plan, n: int, labels: np.ndarray | None, dist_info: DistInfo):
         common = dict(seed=self.config.seed, rank=dist_info.rank, world_size=dist_info.world_size)
         if labels is not None and self.config.method != "ce":
             return ClassBalancedBatchSampler(labels, plan.batch_size, plan.m_per_class, **common)
-        return RandomBatchSampler(n, plan.batch_size, **common)
+        # Self-supervised batches drop the last partial one: batch statistics (Barlow Twins,
+        # VICReg, batch norm) need more than a row or two.
+        drop_last = not self.spec.needs_labels
+        return RandomBatchSampler(n, plan.batch_size, drop_last=drop_last, **common)
 
     # -- using the refined model --------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -230,12 +266,18 @@ class Refiner:
         X, kind = check_input(X)
         if kind != self.kind_:
             raise DataError(f"this model was fitted on {self.kind_} but was given {kind}")
+        dim = getattr(self.backbone_, "dim", None)
+        if kind == "vectors" and X.shape[1] != dim:
+            raise DataError(
+                f"the vectors have {X.shape[1]} dimensions but this model was fitted on "
+                f"{dim}-dimensional vectors; embed them with the same base model as the training data"
+            )
         return X
 
     def transform(self, X) -> np.ndarray:
         """Refined embeddings: float32 (n, dim), rows L2-normalised."""
         self._check_fitted()
-        return self.backbone_.embed(self._check_kind(X)).astype(np.float32, copy=False)
+        return _finite(self.backbone_.embed(self._check_kind(X)))
 
     def base_transform(self, X) -> np.ndarray:
         """The embeddings before refinement (frozen base model; raw vectors or pixels)."""
@@ -274,22 +316,48 @@ class Refiner:
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> Refiner:
         """Load a folder written by `save`, after checking every file against its checksum."""
-        from contrastkit.models.manifest import read_manifest
+        from contrastkit.models.manifest import MANIFEST, ModelFolderError, read_manifest
 
         folder = Path(path)
         meta = read_manifest(folder)
-        config = dict(meta["config"], device=device)
-        refiner = cls(**config)
-        kind, mode = meta["kind"], meta["mode"]
-        backbone_cls = BACKBONES[(kind, mode)]
-        refiner.backbone_ = backbone_cls.load(
-            folder, kind, meta["backbone"], resolve_device(device)
-        )
-        refiner.kind_, refiner.mode_ = kind, mode
-        refiner.classes_ = meta["classes"]
-        refiner.plan_ = Plan(**meta["plan"])
+        try:
+            config = dict(meta["config"], device=device)
+            refiner = cls(**config)
+            kind, mode = meta["kind"], meta["mode"]
+            backbone_cls = BACKBONES[(kind, mode)]
+            refiner.backbone_ = backbone_cls.load(
+                folder, kind, meta["backbone"], resolve_device(device)
+            )
+            refiner.kind_, refiner.mode_ = kind, mode
+            refiner.classes_ = meta["classes"]
+            refiner.plan_ = Plan(**meta["plan"])
+        except ModelFolderError:
+            raise
+        except UserError as exc:  # e.g. an option or a model class the manifest names
+            raise ModelFolderError(
+                f"model folder {folder} cannot be loaded: {' '.join(str(exc).split())}"
+            ) from None
+        except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as exc:
+            # Every file matched its checksum, so the manifest itself disagrees with them.
+            detail = " ".join(str(exc).split())[:200]
+            raise ModelFolderError(
+                f"model folder {folder} does not match its {MANIFEST} ({detail}); save the model "
+                "again or copy the whole folder again"
+            ) from None
         refiner.history_ = []
         return refiner
+
+
+def _finite(Z: np.ndarray) -> np.ndarray:
+    """float32 embeddings, or TrainingDiverged naming the rows a broken model gives NaN/inf for."""
+    bad = np.flatnonzero(~np.isfinite(Z).all(axis=1))
+    if bad.size:
+        rows = ", ".join(map(str, bad[:5].tolist())) + (" ..." if bad.size > 5 else "")
+        raise TrainingDiverged(
+            f"training diverged: the refined model gives NaN or inf embeddings for {bad.size} "
+            f"rows ({rows}); train it again with a lower --lr or a higher --temperature"
+        )
+    return Z.astype(np.float32, copy=False)
 
 
 def _use_head(cfg: RefineConfig, mode: str) -> bool:

@@ -28,7 +28,7 @@ import yaml
 
 from contrastkit.data import Dataset, encode_labels, has_split, read_dataset
 from contrastkit.embeddings_io import write_embeddings
-from contrastkit.errors import ConfigError, DataError
+from contrastkit.errors import ConfigError, DataError, UserError
 from contrastkit.refiner import Refiner
 from contrastkit.training.atomic import (
     default_mode,
@@ -53,6 +53,7 @@ class ReadOptions:
     text_column: str | None = None
     label_column: str | None = None
     vector_column: str | None = None
+    pair_columns: tuple[str, str] | None = None  # two text columns: pairs (clip)
 
 
 @dataclass
@@ -65,9 +66,12 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
-def prepare_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> Path:
-    """The run folder, created and checked writable; an existing run is refused unless asked."""
+def check_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> Path:
+    """The run folder, checked without writing anything: an existing run is refused unless
+    `resume` or `overwrite` is asked for."""
     run = Path(out)
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; pass one of them")
     if run.exists() and not run.is_dir():
         raise ConfigError(f"--out {run} is a file, not a folder; choose another path")
     if run.is_dir() and any(run.iterdir()) and not (resume or overwrite):
@@ -75,15 +79,25 @@ def prepare_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> Path:
             f"run folder {run} already exists and is not empty; pass --resume to continue that run "
             "or --overwrite to replace it (nothing in it was touched)"
         )
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other; pass one of them")
+    if resume and run.is_dir() and any(run.iterdir()) and not (run / "config.yaml").is_file():
+        raise ConfigError(f"{run} holds no config.yaml, so it is not a run that can be resumed")
+    return run
+
+
+def prepare_run_dir(run: Path, *, overwrite: bool) -> bool:
+    """Create the run folder and check it is writable; clear what a killed run left half-written
+    and, with `overwrite`, the previous run's outputs. True when the folder did not exist."""
+    created = not run.exists()
     try:
         run.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=run, prefix=".write-test-", delete=True)
         probe.close()
     except OSError as exc:
-        raise ConfigError(f"cannot write to the run folder {run}: {exc.strerror or exc}") from None
-    for stale in run.glob(".*.tmp"):  # left by a run killed while writing
+        raise ConfigError(
+            f"cannot write to the run folder {run} ({exc.strerror or exc}); choose a writable --out"
+        ) from None
+    # Temporary files and folders left by a run killed while writing (outputs, checkpoints).
+    for stale in [*run.glob(".*.tmp"), *(run / "checkpoints").glob(".*.tmp")]:
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(
             missing_ok=True
         )
@@ -94,21 +108,23 @@ def prepare_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> Path:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-    return run
+    return created
 
 
-def check_resume_config(run: Path, options: dict, resume: bool) -> dict:
-    """On resume, the saved options win; a flag that contradicts them is an error."""
+def resolve_options(run: Path, options: dict, resume: bool) -> dict:
+    """The run's options; on resume the saved ones win and a flag that contradicts them is an
+    error. Reads only."""
     saved_path = run / "config.yaml"
-    if not resume:
-        write_bytes_atomic(saved_path, yaml.safe_dump(options, sort_keys=True).encode())
+    if not (resume and saved_path.is_file()):
         return options
-    if not saved_path.is_file():
-        if any(run.iterdir()):
-            raise ConfigError(f"{run} holds no config.yaml, so it is not a run that can be resumed")
-        write_bytes_atomic(saved_path, yaml.safe_dump(options, sort_keys=True).encode())
-        return options
-    saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
+    try:
+        saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError):
+        saved = None
+    if not isinstance(saved, dict):
+        raise ConfigError(
+            f"{saved_path} is damaged, so the run cannot be resumed; start again with --overwrite"
+        )
     for key, value in options.items():
         if key in ("quiet", "device") or value is None:
             continue
@@ -120,15 +136,34 @@ def check_resume_config(run: Path, options: dict, resume: bool) -> dict:
     return dict(saved, quiet=options.get("quiet", False), device=options.get("device", "auto"))
 
 
+def _forget_failed_start(run: Path, created: bool) -> None:
+    """A run that failed before its first checkpoint leaves the folder as it found it, so the
+    corrected command runs without --overwrite."""
+    if (run / "checkpoints" / "latest.json").exists():
+        return
+    (run / "config.yaml").unlink(missing_ok=True)
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)
+    if created and not any(run.iterdir()):
+        run.rmdir()
+
+
 def read_train_test(
-    train: str, test: str | None, opts: ReadOptions
+    train: str, test: str | None, opts: ReadOptions, *, require_labels: bool = False
 ) -> tuple[Dataset, Dataset | None]:
+    """The training data (which must hold labels when `require_labels`) and the test data: the
+    --test file, else the training file's test split, else None."""
     kwargs = dict(
         text_column=opts.text_column,
         label_column=opts.label_column,
         vector_column=opts.vector_column,
+        pair_columns=opts.pair_columns,
     )
-    train_ds = read_dataset(train, split="train" if has_split(train, "train") else None, **kwargs)
+    train_ds = read_dataset(
+        train,
+        split="train" if has_split(train, "train") else None,
+        require_labels=require_labels,
+        **kwargs,
+    )
     if test is not None:
         test_ds = read_dataset(test, split="test" if has_split(test, "test") else None, **kwargs)
     elif has_split(train, "test"):
@@ -158,14 +193,18 @@ def refine(
 
     timing: dict[str, float] = {}
     started = time.perf_counter()
-    run = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-    options = check_resume_config(run, dict(options or {}), resume)
-
-    tick = time.perf_counter()
-    train_ds, test_ds = read_train_test(train, test, read or ReadOptions())
-    timing["read_s"] = time.perf_counter() - tick
+    # Everything that can be checked is checked before anything is written: the run folder,
+    # the options, the data; a refused command leaves the folder as it was.
+    run = check_run_dir(out, resume=resume, overwrite=overwrite)
+    options = resolve_options(run, dict(options or {}), resume)
     refiner = Refiner(**options)
     supervised = refiner.spec.needs_labels
+
+    tick = time.perf_counter()
+    train_ds, test_ds = read_train_test(
+        train, test, read or ReadOptions(), require_labels=supervised
+    )
+    timing["read_s"] = time.perf_counter() - tick
     if supervised and train_ds.labels is None:
         raise DataError(
             f"{train_ds.source} has no label column, and method {refiner.config.method} needs labels; "
@@ -178,43 +217,66 @@ def refine(
     notes: list[str] = []
     if test_ds is not None:
         X_eval, y_eval, evaluated_on = test_ds.inputs, test_ds.labels, f"test data {test_ds.source}"
-    elif y is not None:
+    elif y is not None and train_ds.kind != "pairs":  # pair scores are not classes to split by
         fraction = options.get("val_fraction") or 0.1
         codes = encode_labels(y).train
         tr, va = stratified_split(codes, fraction, int(options.get("seed", 0)))
         X, y, X_eval, y_eval = _take(X, tr), y[tr], _take(X, va), y[va]
         validation = (X_eval, y_eval)
-        evaluated_on = (
-            f"a held-out {fraction:.0%} of {train_ds.source} (also used for early stopping)"
+        evaluated_on = f"a held-out {fraction:.0%} of {train_ds.source}" + (
+            " (also used for early stopping)" if supervised else ""
         )
         notes.append("no --test given: metrics are on held-out training rows")
     else:
         X_eval, y_eval, evaluated_on = None, None, "nothing (no labelled test data)"
+    if y is not None and y_eval is not None and train_ds.kind != "pairs":
+        encode_labels(y, y_eval)  # train and test labels must be comparable: found out now
 
+    created = prepare_run_dir(run, overwrite=overwrite)
+    if not (run / "config.yaml").is_file():
+        write_bytes_atomic(run / "config.yaml", yaml.safe_dump(options, sort_keys=True).encode())
     tick = time.perf_counter()
-    refiner.fit(X, y, validation=validation, checkpoint_dir=run / "checkpoints", resume=resume)
+    try:
+        refiner.fit(X, y, validation=validation, checkpoint_dir=run / "checkpoints", resume=resume)
+    except UserError:
+        _forget_failed_start(run, created)
+        raise
     timing["fit_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    Z_train_before, Z_train = refiner.base_transform(X), refiner.transform(X)
+    Z_train_before, Z_train = _embed_both(refiner, X)
     Z_eval_before = Z_eval = None
     if X_eval is not None:
-        Z_eval_before, Z_eval = refiner.base_transform(X_eval), refiner.transform(X_eval)
+        Z_eval_before, Z_eval = _embed_both(refiner, X_eval)
     timing["embed_s"] = time.perf_counter() - tick
 
     before: dict = {}
     after: dict = {}
-    if y is not None and y_eval is not None:
+    if y is not None and y_eval is not None and train_ds.kind != "pairs":
         tick = time.perf_counter()
         labels = encode_labels(y, y_eval)
         seed = int(options.get("seed", 0))
         before = evaluate(Z_train_before, labels.train, Z_eval_before, labels.test, seed=seed)
         after = evaluate(Z_train, labels.train, Z_eval, labels.test, seed=seed)
         timing["evaluate_s"] = time.perf_counter() - tick
+    elif y_eval is not None:  # unlabelled training data (self-supervised), or scored pairs
+        tick = time.perf_counter()
+        before, after, how = _evaluate_on_test(
+            train_ds.kind, Z_eval_before, Z_eval, y_eval, int(options.get("seed", 0))
+        )
+        evaluated_on += f" ({how})"
+        timing["evaluate_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     _save_model(refiner, run / "model")
-    _write_embeddings(run / "embeddings.parquet", Z_train, y, Z_eval, y_eval, test_ds is not None)
+    _write_embeddings(
+        run / "embeddings.parquet",
+        Z_train,
+        _per_row(y, Z_train),
+        Z_eval,
+        _per_row(y_eval, Z_eval),
+        test_ds is not None,
+    )
     timing["save_s"] = time.perf_counter() - tick
     timing["total_s"] = time.perf_counter() - started
 
@@ -228,7 +290,7 @@ def refine(
         "stopped_early": refiner.training_state_.stopped_early,
         "best_epoch": refiner.training_state_.best_epoch,
     }
-    if report and before:
+    if report and before and train_ds.kind != "pairs":
         tick = time.perf_counter()
         _write_report(
             run / "report.html",
@@ -264,6 +326,38 @@ def refine(
 
 def _take(X, idx):
     return X[idx] if isinstance(X, np.ndarray) else [X[i] for i in idx]
+
+
+def _embed_both(refiner: Refiner, X) -> tuple[np.ndarray, np.ndarray]:
+    """(base, refined) embeddings of X; text pairs give their a texts' rows, then their b's."""
+    if isinstance(X, list) and X and isinstance(X[0], tuple):
+        X = [a for a, _ in X] + [b for _, b in X]
+    return refiner.base_transform(X), refiner.transform(X)
+
+
+def _per_row(labels, Z):
+    """Labels per embedding row: pairs have two rows (a, then b) per label."""
+    if labels is None or Z is None or len(labels) == len(Z):
+        return labels
+    return np.concatenate([labels, labels])
+
+
+def _evaluate_on_test(kind: str, Z_before, Z_after, y_eval, seed: int) -> tuple[dict, dict, str]:
+    """(before, after, how) from the test data alone: scored pairs -> Spearman of the pairs'
+    cosine with their scores; labelled rows -> `evaluate_test_only` (split test set)."""
+    from contrastkit.evaluation.test_only import TEST_ONLY_NOTE, evaluate_test_only, pair_scores
+
+    if kind == "pairs":
+        scores = np.asarray(y_eval)
+        if scores.dtype.kind not in "biuf":
+            return {}, {}, "no metrics: the test pairs' labels are not numeric scores"
+        n = len(scores)
+        how = "Spearman correlation of each pair's cosine similarity with its score"
+        before = pair_scores(Z_before[:n], Z_before[n:], scores)
+        return before, pair_scores(Z_after[:n], Z_after[n:], scores), how
+    codes = encode_labels(y_eval).train
+    before = evaluate_test_only(Z_before, codes, seed=seed)
+    return before, evaluate_test_only(Z_after, codes, seed=seed), TEST_ONLY_NOTE
 
 
 def _save_model(refiner: Refiner, target: Path) -> None:
@@ -307,7 +401,12 @@ def _write_report(
 ) -> None:
     from contrastkit.evaluation import write_report
 
-    labels = encode_labels(y_train, y_eval)
+    if y_train is None:  # no training labels: per-class figures are leave-one-out on the test set
+        labels = encode_labels(y_eval)
+        test_codes, train_codes, Z_train_before, Z_train = labels.train, None, None, None
+    else:
+        labels = encode_labels(y_train, y_eval)
+        test_codes, train_codes = labels.test, labels.train
     examples = list(X_eval) if refiner.kind_ == "text" else None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report.", suffix=".tmp")
     os.close(fd)
@@ -319,12 +418,12 @@ def _write_report(
             after=after,
             test_before=Z_eval_before,
             test_after=Z_eval,
-            test_labels=labels.test,
+            test_labels=test_codes,
             class_names=[str(c) for c in labels.classes],
             history=refiner.history_,
             train_before=Z_train_before,
             train_after=Z_train,
-            train_labels=labels.train,
+            train_labels=train_codes,
             examples=examples,
             config=config,
             timing=timing,

@@ -13,23 +13,43 @@ from torch import Tensor, nn
 Strength = Literal["supervised", "self_supervised"]
 
 
+def _kornia():
+    try:
+        import kornia.augmentation as K
+    except ImportError:  # pragma: no cover - kornia is a declared dependency of the image extra
+        from contrastkit.errors import ConfigError
+
+        raise ConfigError("image input needs kornia: pip install 'contrastkit[image]'") from None
+    return K
+
+
 class ImageViews(nn.Module):
     """Random resized crop and flip; for self-supervised views also colour jitter, grayscale,
-    blur and solarize (SimCLR/BYOL style, colour steps only for RGB)."""
+    blur and solarize (SimCLR/BYOL style, colour steps only for RGB).
 
-    def __init__(self, height: int, width: int, channels: int, strength: Strength = "supervised"):
+    `output_size` (default: the input's (height, width)) and `scale` (the crop's share of the
+    image area; default (0.5, 1) supervised, (0.2, 1) self-supervised) serve multi-crop.
+    """
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        channels: int,
+        strength: Strength = "supervised",
+        *,
+        output_size: tuple[int, int] | None = None,
+        scale: tuple[float, float] | None = None,
+    ):
         super().__init__()
-        try:
-            import kornia.augmentation as K
-        except ImportError:  # pragma: no cover - kornia is a declared dependency of the image extra
-            from contrastkit.errors import ConfigError
-
-            raise ConfigError(
-                "image input needs kornia: pip install 'contrastkit[image]'"
-            ) from None
+        K = _kornia()
+        self.height, self.width, self.channels = height, width, channels
         strong = strength == "self_supervised"
+        out_h, out_w = output_size or (height, width)
+        scale = scale or ((0.2, 1.0) if strong else (0.5, 1.0))
+        self.output_size, self.scale = (out_h, out_w), scale
         steps: list[nn.Module] = [
-            K.RandomResizedCrop((height, width), scale=(0.2, 1.0) if strong else (0.5, 1.0)),
+            K.RandomResizedCrop((out_h, out_w), scale=scale),
             K.RandomHorizontalFlip(),
         ]
         if channels == 3:
@@ -41,7 +61,7 @@ class ImageViews(nn.Module):
         elif strong:
             steps.append(K.ColorJitter(0.4, 0.4, p=0.8))
         if strong:
-            k = max(3, (min(height, width) // 10) | 1)
+            k = max(3, (min(out_h, out_w) // 10) | 1)
             steps += [
                 K.RandomGaussianBlur((k, k), (0.1, 2.0), p=0.5),
                 K.RandomSolarize(0.1, 0.1, p=0.2),
@@ -50,3 +70,38 @@ class ImageViews(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.pipeline(x).clamp_(0.0, 1.0)
+
+
+def local_crop_size(height: int, width: int) -> tuple[int, int]:
+    """SwAV's local/global resolution ratio (96/224), never below 8 pixels (nor above the image)."""
+    return tuple(min(s, max(8, round(s * 96 / 224))) for s in (height, width))  # type: ignore[return-value]
+
+
+class MultiCropViews(nn.Module):
+    """SwAV multi-crop (Caron et al. 2020): two global views at full resolution, crop scale
+    (0.14, 1), and `local_crops` small views at `local_crop_size`, crop scale (0.05, 0.14),
+    each with the self-supervised colour, blur and solarize steps.
+
+    `forward(x)` returns a list: [global 1, global 2, local 1, ..., local k].
+    """
+
+    def __init__(self, height: int, width: int, channels: int, local_crops: int = 4) -> None:
+        super().__init__()
+        if local_crops < 0:
+            raise ValueError(f"local_crops must be >= 0, got {local_crops}")
+        self.local_crops = local_crops
+        self.global_views = ImageViews(
+            height, width, channels, "self_supervised", scale=(0.14, 1.0)
+        )
+        self.local_views = ImageViews(
+            height,
+            width,
+            channels,
+            "self_supervised",
+            output_size=local_crop_size(height, width),
+            scale=(0.05, 0.14),
+        )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        views = [self.global_views(x), self.global_views(x)]
+        return views + [self.local_views(x) for _ in range(self.local_crops)]

@@ -20,6 +20,11 @@ class NoValidAnchorsWarning(UserWarning):
     """A loss found no anchor it could use (no positive or no negative) and returned an exact 0."""
 
 
+class NonFiniteInputError(ValueError):
+    """A loss was given NaN or inf. The trainer treats it as a non-finite step (skipped and
+    counted): inside training it means the model's output overflowed, not that the data did."""
+
+
 def compute_dtype(*tensors: Tensor) -> torch.dtype:
     """float64 if any input is float64, else float32: half inputs are computed in float32."""
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
@@ -44,7 +49,7 @@ def check_finite(x: Tensor, name: str) -> None:
     shown = ", ".join(str(i) for i in bad[:10]) + (
         f" ... ({len(bad)} rows)" if len(bad) > 10 else ""
     )
-    raise ValueError(
+    raise NonFiniteInputError(
         f"{name} has non-finite values (NaN or inf) in rows {shown}; drop or repair those rows"
     )
 

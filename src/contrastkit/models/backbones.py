@@ -13,6 +13,7 @@ and `save`/`load` of its own files.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ from contrastkit.models.adapter import ResidualAdapter
 from contrastkit.models.cache import cached_embeddings
 from contrastkit.models.text import DEFAULT_TEXT_MODEL_ALIASES, TextEncoder, resolve_text_model
 from contrastkit.models.vision import build_image_encoder
+from contrastkit.training.atomic import default_mode
+
+
+def _save_weights(module: nn.Module, path: Path) -> None:
+    """The module's state dict as safetensors, readable like any file we write (safetensors
+    creates it 0600, which would hide a shared model folder's weights from its other users)."""
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+    os.chmod(path, default_mode())
 
 
 def _normalised(x: Tensor) -> np.ndarray:
@@ -112,10 +121,7 @@ class AdapterBackbone:
         return _normalised(torch.from_numpy(self.base_vectors(X)))
 
     def save(self, folder: Path) -> dict:
-        save_file(
-            {k: v.contiguous() for k, v in self.encoder.state_dict().items()},
-            str(folder / "adapter.safetensors"),
-        )
+        _save_weights(self.encoder, folder / "adapter.safetensors")
         mlp = self.encoder.mlp
         return {
             "dim": self.dim,
@@ -249,10 +255,7 @@ class ImageBackbone:
         return _normalised(t)
 
     def save(self, folder: Path) -> dict:
-        save_file(
-            {k: v.contiguous() for k, v in self.encoder.state_dict().items()},
-            str(folder / "encoder.safetensors"),
-        )
+        _save_weights(self.encoder, folder / "encoder.safetensors")
         std = self.encoder[0]
         return {
             "shape": list(self.shape),

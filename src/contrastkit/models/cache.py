@@ -26,16 +26,33 @@ def cache_dir() -> Path:
     return Path(root) / "embeddings"
 
 
-@lru_cache(maxsize=8)
+_MODEL_FILE_SUFFIXES = {".safetensors", ".bin", ".json", ".txt", ".model"}
+
+
 def model_fingerprint(model_dir: str) -> str:
-    """sha256 over the model folder's weight and config files (names, sizes and contents)."""
+    """sha256 over the model folder's weight and config files (names, sizes and contents).
+
+    Remembered per process, keyed by the files' sizes and modification times too, so a model
+    saved again into the same folder gets a new fingerprint (and no stale cached embeddings).
+    """
+    files = sorted(
+        p for p in Path(model_dir).rglob("*") if p.is_file() and p.suffix in _MODEL_FILE_SUFFIXES
+    )
+    signature = tuple(
+        (str(p), st.st_size, st.st_mtime_ns, st.st_ino) for p, st in ((p, p.stat()) for p in files)
+    )
+    return _hash_files(model_dir, signature)
+
+
+@lru_cache(maxsize=8)
+def _hash_files(model_dir: str, signature: tuple) -> str:
     digest = hashlib.sha256()
-    for path in sorted(Path(model_dir).rglob("*")):
-        if path.is_file() and path.suffix in {".safetensors", ".bin", ".json", ".txt", ".model"}:
-            digest.update(str(path.relative_to(model_dir)).encode())
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+    for name, *_ in signature:
+        path = Path(name)
+        digest.update(str(path.relative_to(model_dir)).encode())
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

@@ -47,6 +47,7 @@ def save_checkpoint(
     try:
         flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
         save_file(flat, str(tmp / TENSORS))
+        os.chmod(tmp / TENSORS, default_mode())  # safetensors creates it 0600
         _fsync_file(tmp / TENSORS)
         state = dict(state, tensors_sha256=sha256_file(tmp / TENSORS))
         write_json_atomic(tmp / STATE, state)

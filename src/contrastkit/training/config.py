@@ -33,10 +33,24 @@ LOSS_OPTION_NAMES = (
     "epsilon",
     "sinkhorn_iterations",
 )
+# Options of the self-supervised recipes themselves (not of their loss); each method accepts
+# the ones it uses (see contrastkit.methods).
+RECIPE_OPTION_NAMES = (
+    "queue_size",
+    "momentum",
+    "num_prototypes",
+    "local_crops",
+    "freeze_prototypes",
+    "text_augment",
+)
 
 
 class RefineConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    # allow_inf_nan=False: a NaN or infinite option (lr, temperature, hardness...) is refused here,
+    # not discovered as a diverged run.
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
+    )
 
     model: str | None = None
     mode: Literal["adapter", "finetune"] | None = None
@@ -81,9 +95,22 @@ class RefineConfig(BaseModel):
     epsilon: float | None = Field(None, gt=0)
     sinkhorn_iterations: int | None = Field(None, ge=1)
 
+    queue_size: int | None = Field(None, ge=1)
+    momentum: float | None = Field(None, ge=0, le=1)
+    num_prototypes: int | None = Field(None, ge=2)
+    local_crops: int | None = Field(None, ge=0)
+    freeze_prototypes: int | None = Field(None, ge=0)
+    text_augment: Literal["dropout", "delete", "swap", "mask"] | None = None
+
     def loss_options(self) -> dict:
         """The loss options the user set (the others keep the loss's own defaults)."""
         return {k: getattr(self, k) for k in LOSS_OPTION_NAMES if getattr(self, k) is not None}
+
+    def method_options(self) -> dict:
+        """Every option the user set that belongs to the method: its loss's keywords and the
+        recipe's own (queue_size, momentum, ...); the method checks they are ones it takes."""
+        recipe = {k: getattr(self, k) for k in RECIPE_OPTION_NAMES if getattr(self, k) is not None}
+        return {**self.loss_options(), **recipe}
 
 
 def make_config(**values) -> RefineConfig:
@@ -102,7 +129,10 @@ def load_config_file(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise ConfigError(f"config file {path} is not valid YAML ({what}{where}); fix it") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +15,8 @@ import torch
 from torch import nn
 
 from contrastkit.errors import UserError
-from contrastkit.training.checkpoint import load_latest, save_checkpoint
+from contrastkit.losses._checks import NonFiniteInputError
+from contrastkit.training.checkpoint import CheckpointError, load_latest, save_checkpoint
 from contrastkit.training.progress import TrainingProgress
 from contrastkit.training.schedule import warmup_cosine
 from contrastkit.training.state import (
@@ -72,6 +74,8 @@ class Trainer:
     of the best epoch are restored at the end and training stops after `patience` epochs
     without gain. With `checkpoint_dir`, a checkpoint is written after every epoch and
     `resume=True` continues from the latest one exactly as if the run had never stopped.
+    Under torch.distributed every rank gets `checkpoint_dir` (every rank resumes from it) and
+    only one writes (`save_checkpoints=True` on rank 0 only).
     """
 
     def __init__(
@@ -86,8 +90,10 @@ class Trainer:
         train_module: nn.Module | None = None,
         extra_state: Callable[[], dict] | None = None,
         param_groups: list[dict] | None = None,
+        save_checkpoints: bool = True,
     ) -> None:
         self.method = method
+        self.save_checkpoints = save_checkpoints
         self.train_module = train_module or method  # e.g. a DDP wrapper around `method`
         self.sampler = sampler
         self.fetch = fetch
@@ -103,6 +109,7 @@ class Trainer:
         self.scheduler = warmup_cosine(self.optimizer, self.total_steps, settings.warmup)
         self.state = TrainState()
         self._best_weights: dict[str, torch.Tensor] | None = None
+        self._checkpoint_epoch: int | None = None  # epoch of the last checkpoint written or read
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainState:
@@ -118,7 +125,50 @@ class Trainer:
         if self._best_weights is not None:
             self.method.load_state_dict(self._best_weights)
         self.method.eval()
+        self._check_trained()
         return self.state
+
+    def _check_trained(self) -> None:
+        """Never hand back a model that did not train or whose weights are not finite."""
+        st = self.state
+        if st.step and st.skipped_steps >= st.step:
+            raise self._diverged(
+                f"all {st.step} training steps had a non-finite loss or gradient, so nothing was "
+                "learned",
+                name_checkpoint=False,
+            )
+        bad = [
+            name
+            for name, value in self.method.state_dict().items()
+            if value.is_floating_point() and not bool(torch.isfinite(value).all())
+        ]
+        if bad:
+            raise self._diverged(
+                f"the trained weights hold NaN or inf ({', '.join(bad[:3])})", name_checkpoint=False
+            )
+        if st.skipped_steps:
+            warnings.warn(
+                f"{st.skipped_steps} of {st.step} training steps were skipped because the loss or "
+                "gradient was not finite; if that is more than a few, lower --lr or raise "
+                "--temperature",
+                stacklevel=3,
+            )
+
+    def _diverged(self, what: str, name_checkpoint: bool = True) -> TrainingDiverged:
+        """The error that stops a diverged run: what happened, what is kept, what to change."""
+        kept = ""
+        if self.checkpoint_dir is not None and name_checkpoint:
+            kept = (
+                f"; the last good checkpoint (epoch {self._checkpoint_epoch}) is kept in "
+                f"{self.checkpoint_dir}"
+                if self._checkpoint_epoch is not None
+                else "; no checkpoint was written"
+            )
+        return TrainingDiverged(
+            f"training diverged: {what}{kept}; start again (--overwrite) with a lower --lr (this "
+            f"run used {self.settings.lr:g}) or a higher --temperature, and check the input for "
+            "extreme values"
+        )
 
     def _train_epoch(self, epoch: int, progress: TrainingProgress) -> list[float]:
         self.method.train()
@@ -138,8 +188,11 @@ class Trainer:
     def _step(self, batch) -> float | None:
         """One optimiser step; None when the loss or gradient was not finite (step skipped)."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.train_module(batch)
-        ok = bool(torch.isfinite(loss.detach()))
+        try:
+            loss = self.train_module(batch)
+        except NonFiniteInputError:  # the model's output overflowed before the loss
+            loss = None
+        ok = self._every_rank_agrees(loss is not None and bool(torch.isfinite(loss.detach())))
         if ok:
             loss.backward()
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -155,18 +208,26 @@ class Trainer:
             self.state.skipped_steps += 1
             self.state.bad_in_a_row += 1
             if self.state.bad_in_a_row >= self.settings.max_bad_steps:
-                where = (
-                    f" The last good checkpoint is in {self.checkpoint_dir}."
-                    if self.checkpoint_dir
-                    else ""
+                raise self._diverged(
+                    f"{self.state.bad_in_a_row} steps in a row had a non-finite loss or gradient "
+                    f"(up to step {self.state.step + 1})"
                 )
-                raise TrainingDiverged(
-                    f"training diverged: {self.state.bad_in_a_row} steps in a row had a non-finite "
-                    f"loss or gradient (step {self.state.step + 1}).{where} Lower --lr or raise "
-                    "--temperature, and check the input for extreme values."
-                )
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # A skipped first step makes torch warn that the schedule ran before the optimiser.
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            self.scheduler.step()
         return float(loss.detach()) if ok else None
+
+    def _every_rank_agrees(self, ok: bool) -> bool:
+        """Under DDP, a step is taken only when the loss is finite on every rank: a rank that
+        skipped backward while the others ran it would pair their gradient all-reduces with its
+        next step's (wrong gradients, then a rank left waiting for ever)."""
+        if self.train_module is self.method or not torch.distributed.is_initialized():
+            return ok
+        device = next(self.method.parameters()).device
+        flag = torch.tensor([1.0 if ok else 0.0], device=device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+        return bool(flag.item() > 0)
 
     def _end_epoch(self, epoch: int, losses: list[float], progress: TrainingProgress) -> None:
         st = self.state
@@ -180,6 +241,8 @@ class Trainer:
         if self.validate is not None:
             score = float(self.validate())
             self.method.train()
+            if not math.isfinite(score):
+                raise self._diverged(f"after epoch {epoch} the model's embeddings are not finite")
             row["val_score"] = score
             if st.best_score is None or score > st.best_score:
                 st.best_score, st.best_epoch, st.epochs_without_gain = score, epoch, 0
@@ -199,7 +262,7 @@ class Trainer:
                 else ""
             )
             progress.log(f"epoch {epoch}: loss {row['loss']:.4f}{val}{stop}")
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and self.save_checkpoints:
             self._save(epoch)
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -220,6 +283,7 @@ class Trainer:
             "extra": self.extra_state() if self.extra_state else {},
         }
         save_checkpoint(self.checkpoint_dir, f"epoch-{epoch:04d}", tensors, state)
+        self._checkpoint_epoch = epoch
 
     def _resume(self) -> None:
         if self.checkpoint_dir is None:
@@ -228,12 +292,23 @@ class Trainer:
         if loaded is None:
             return
         tensors, state = loaded
-        load_model_tensors(self.method, tensors)
-        optimizer_from_flat(self.optimizer, tensors, state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.sampler.load_state_dict(state["sampler"])
-        rng_from_flat(tensors, state["rng"])
-        self.state = TrainState(**state["trainer"])
+        try:
+            load_model_tensors(self.method, tensors)
+            optimizer_from_flat(self.optimizer, tensors, state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.sampler.load_state_dict(state["sampler"])
+            rng_from_flat(tensors, state["rng"])
+            self.state = TrainState(**state["trainer"])
+        except UserError:
+            raise
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            # A checksummed checkpoint that does not fit: other data, options or version.
+            detail = " ".join(str(exc).split())[:200]
+            raise CheckpointError(
+                f"the checkpoint in {self.checkpoint_dir} does not fit this run ({detail}); resume "
+                "with the same data and options, or start again with --overwrite"
+            ) from None
+        self._checkpoint_epoch = self.state.epoch
         if self.state.best_epoch is not None:
             if self.state.best_epoch == self.state.epoch:
                 self._best_weights = copy.deepcopy(self.method.state_dict())
