@@ -33,7 +33,13 @@ import sys
 import time
 from pathlib import Path
 
-BEGIN, END = "<!-- losses:begin -->", "<!-- losses:end -->"
+
+def _markers(device: str) -> tuple[str, str]:
+    """The CPU and the CUDA tables live in sections of their own."""
+    name = "losses-cuda" if device.startswith("cuda") else "losses"
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
 SIZES = [512, 2048, 8192, 16384, 32768, 65536]
 QUICK_SIZES = [256, 512, 1024, 2048]
 DIM, CLASSES, REPEATS = 128, 100, 5
@@ -131,6 +137,8 @@ def run_child(case: str, n: int, device: str, repeats: int) -> dict:
     cuda = device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    if cuda:
+        info["gpu"] = torch.cuda.get_device_name()
     try:
         x = torch.randn(n, DIM, device=device).requires_grad_(True)
         labels = torch.randint(0, CLASSES, (n,), device=device)
@@ -141,7 +149,7 @@ def run_child(case: str, n: int, device: str, repeats: int) -> dict:
             base = torch.cuda.memory_allocated()
         else:
             base = _rss_bytes()
-        if n < 16384:  # warm-up; at larger N one call's fixed costs are lost in the noise
+        if n < 16384 or cuda:  # warm-up; on a CPU at large N one call's set-up is noise
             step()
             sync()
         times = []
@@ -309,9 +317,11 @@ def _section(results: dict, sizes: list[int], meta: dict) -> str:
         if meta["device"].startswith("cuda")
         else "peak RSS (ru_maxrss of the child) minus RSS once the inputs exist"
     )
+    begin, end = _markers(meta["device"])
+    on_cuda = " on CUDA" if meta["device"].startswith("cuda") else ""
     parts = [
-        BEGIN,
-        "## Loss kernels: time and memory",
+        begin,
+        f"## Loss kernels{on_cuda}: time and memory",
         "",
         f"Forward + backward, median of {meta['repeats']} calls (one warm-up call first below "
         f"N=16384), and memory growth ({memory_kind}); d={DIM}, {CLASSES} classes, float32, "
@@ -326,7 +336,9 @@ def _section(results: dict, sizes: list[int], meta: dict) -> str:
         "",
         *(_ratios(results, sizes) or ["- (not enough sizes ran to compute the ratios)"]),
         "",
-        f"Machine: {meta['cpu']}, {meta['cores']} cores, torch {meta['torch']} "
+        f"Machine: {meta['cpu']}, {meta['cores']} cores"
+        + (f", GPU {meta['gpu']}" if "gpu" in meta else "")
+        + f", torch {meta['torch']} "
         f"({meta['threads']} threads), Python {platform.python_version()}, device {meta['device']}; "
         f"each child limited to {meta['memory_limit'] / GIB:.1f} GiB of address space and "
         f"{meta['timeout']:.0f} s. Run {meta['date']} in {meta['wall_s'] / 60:.1f} min; other "
@@ -334,16 +346,17 @@ def _section(results: dict, sizes: list[int], meta: dict) -> str:
         "",
         f"Command: `{meta['command']}` (`make bench` runs "
         "`.venv/bin/python benchmarks/losses.py --out BENCHMARKS.md`).",
-        END,
+        end,
     ]
     return "\n".join(parts) + "\n"
 
 
-def _write(out: Path, section: str) -> None:
+def _write(out: Path, section: str, device: str) -> None:
+    begin, end = _markers(device)
     text = out.read_text() if out.exists() else "# contrastkit benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
         text = head + section.rstrip("\n") + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section
@@ -389,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = _launch(key, n, args, memory_limit)
             if "torch" in result:
                 meta.update(torch=result["torch"], threads=result["threads"])
+                if "gpu" in result:
+                    meta["gpu"] = result["gpu"]
             results[key][n] = result
             print(f"{key:14s} N={n:6d}  {_cell(result)}", flush=True)
             previous, n_prev = result, n
@@ -408,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     section = _section(results, sizes, meta)
     print("\n" + section)
     if args.out:
-        _write(args.out, section)
+        _write(args.out, section, args.device)
         print(f"written to {args.out}")
     return 0
 

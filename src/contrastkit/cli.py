@@ -181,6 +181,8 @@ def _pair_columns(value: str | None) -> tuple[str, str] | None:
 
 
 def _print_result(result) -> None:
+    if not result.writer:  # a torchrun rank > 0: rank 0 reports
+        return
     if result.after:
         print_metrics(result.before, result.after, f"before vs after, on {result.evaluated_on}")
     for note in result.notes:

@@ -36,6 +36,7 @@ from contrastkit.training.atomic import (
     write_bytes_atomic,
     write_json_atomic,
 )
+from contrastkit.training.distributed import barrier, init_distributed, resolve_device
 from contrastkit.training.validation import stratified_split
 
 RUN_FILES = (
@@ -64,6 +65,7 @@ class RunResult:
     timing: dict
     evaluated_on: str
     notes: list[str] = field(default_factory=list)
+    writer: bool = True  # False on the ranks > 0 of a torchrun job: rank 0 wrote the folder
 
 
 def check_run_dir(out: str | Path, *, resume: bool, overwrite: bool) -> Path:
@@ -198,6 +200,10 @@ def refine(
     run = check_run_dir(out, resume=resume, overwrite=overwrite)
     options = resolve_options(run, dict(options or {}), resume)
     refiner = Refiner(**options)
+    # Under torchrun every rank trains, rank 0 alone writes the run folder; the barrier keeps
+    # rank 0 from creating it before the others have checked it.
+    dist_info = init_distributed(resolve_device(refiner.config.device))
+    barrier(dist_info)
     supervised = refiner.spec.needs_labels
 
     tick = time.perf_counter()
@@ -232,16 +238,23 @@ def refine(
     if y is not None and y_eval is not None and train_ds.kind != "pairs":
         encode_labels(y, y_eval)  # train and test labels must be comparable: found out now
 
-    created = prepare_run_dir(run, overwrite=overwrite)
-    if not (run / "config.yaml").is_file():
-        write_bytes_atomic(run / "config.yaml", yaml.safe_dump(options, sort_keys=True).encode())
+    created = False
+    if dist_info.is_main:
+        created = prepare_run_dir(run, overwrite=overwrite)
+        if not (run / "config.yaml").is_file():
+            config_text = yaml.safe_dump(options, sort_keys=True).encode()
+            write_bytes_atomic(run / "config.yaml", config_text)
+    barrier(dist_info)
     tick = time.perf_counter()
     try:
         refiner.fit(X, y, validation=validation, checkpoint_dir=run / "checkpoints", resume=resume)
     except UserError:
-        _forget_failed_start(run, created)
+        if dist_info.is_main:
+            _forget_failed_start(run, created)
         raise
     timing["fit_s"] = time.perf_counter() - tick
+    if not dist_info.is_main:
+        return RunResult(run, {}, {}, timing, evaluated_on, notes, writer=False)
 
     tick = time.perf_counter()
     Z_train_before, Z_train = _embed_both(refiner, X)

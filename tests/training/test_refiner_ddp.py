@@ -96,3 +96,25 @@ def test_a_non_finite_loss_on_one_rank_skips_the_step_on_every_rank(ranks):
     assert a["steps"] == b["steps"] == 8
     assert a["skipped_steps"] == b["skipped_steps"] == 1
     assert a["weight"] == b["weight"]
+
+
+def test_torchrun_refine_writes_one_run_folder_from_rank_zero(tmp_path):
+    """`torchrun ... contrastkit refine`: both ranks train, rank 0 alone writes and reports."""
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("this torch build has no gloo backend for torch.distributed")
+    rng = np.random.default_rng(0)
+    centres, y = rng.normal(size=(4, 8)), rng.integers(0, 4, 200)
+    x = (centres[y] + rng.normal(size=(200, 8))).astype(np.float32)
+    np.savez(tmp_path / "v.npz", x=x, y=y)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    env.pop("WORLD_SIZE", None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", "2", "-m", "contrastkit.cli", "refine",
+               "--train", str(tmp_path / "v.npz"), "--out", str(tmp_path / "run"),
+               "--epochs", "2", "--quiet", "--no-report"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    assert done.stdout.count("run folder:") == 1  # one report, from rank 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and metrics["after"]["knn1_accuracy"] > 0
+    assert not list((tmp_path / "run").rglob("*.tmp"))

@@ -65,6 +65,12 @@ def training_curves(history: Sequence[dict]) -> str | None:
             if key in ("step", "epoch") or not _is_number(value) or not _is_number(x):
                 continue
             series.setdefault(key, []).append((float(x), float(value)))
+    # counters that stayed at zero (e.g. skipped_steps of a healthy run) are not worth a panel
+    series = {
+        key: points
+        for key, points in series.items()
+        if not (key.endswith(("_steps", "_count")) and all(v == 0 for _, v in points))
+    }
     if not series:
         return None
     groups = _group_series(series)

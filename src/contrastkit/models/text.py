@@ -54,10 +54,18 @@ def load_sentence_transformer(path: str, device: str | torch.device = "cpu"):
         raise ConfigError(
             "text input needs sentence-transformers: pip install 'contrastkit[text]'"
         ) from None
+    from transformers.utils import logging as hf_logging
+
+    # transformers draws a "Loading weights" bar for a local load; it is not our progress.
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         return SentenceTransformer(path, device=str(device), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the text model in {path}: {exc}") from None
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
 
 
 class TextEncoder(nn.Module):
