@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-quality bench-quality-full lint clean
+.PHONY: setup demo test bench bench-quality bench-quality-full bench-ssl lint clean
 
 setup: $(STAMP)
 
@@ -29,8 +29,12 @@ bench: setup
 bench-quality: setup
 	$(BIN)/python -m benchmarks.quality
 
+# The complete grid (hours on 2 cores); it also runs the self-supervised benchmark (10 min budgets).
 bench-quality-full: setup
 	$(BIN)/python -m benchmarks.quality --full
+
+bench-ssl: setup
+	$(BIN)/python benchmarks/self_supervised.py --minutes 2.5 --text-minutes 3 --out BENCHMARKS.md
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

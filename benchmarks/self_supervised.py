@@ -6,9 +6,9 @@
 Images: Fashion-MNIST (../shared/data/fashion-mnist/fashion-mnist.npz). Each method trains the
 same small CNN from scratch on the training images, labels unused, for the same wall-clock
 budget (--minutes): its step time is measured first (the difference between an 8-step and a
-2-step fit, so set-up cost cancels), then the number of epochs follows from the budget, or, when
-the budget holds less than one epoch, a seeded random subset of the training rows is trained
-for one epoch. The refined embeddings of all training and test images are then scored: cosine
+2-step fit, so set-up cost cancels), then the steps follow from the budget, trained as the
+nearest whole number of epochs over a seeded random subset of the rows where that would
+overshoot. The refined embeddings of all training and test images are then scored: cosine
 kNN (k = 1, 10) over all training embeddings, and a linear probe (logistic regression) fit on
 --probe-rows training embeddings; beside them raw pixels and the randomly initialised CNN.
 
@@ -79,11 +79,12 @@ def budgeted_fit(method: str, X, batch_size: int, budget_s: float, args, **optio
     step_s = step_seconds(method, X, batch_size, args, **options)
     steps = max(1, int(budget_s / step_s))
     per_epoch = max(1, n // batch_size)  # self-supervised batches drop the partial last one
-    if steps >= per_epoch:
-        rows, epochs = np.arange(n), steps // per_epoch
-    else:
-        order = np.random.default_rng([args.seed, 3]).permutation(n)
-        rows, epochs = np.sort(order[: steps * batch_size]), 1
+    # The nearest whole number of epochs (whole epochs rounded down would waste up to half the
+    # budget), over a seeded subset of the rows where that would overshoot.
+    epochs = max(1, round(steps / per_epoch))
+    kept = min(n, max(batch_size, steps * batch_size // epochs))
+    order = np.random.default_rng([args.seed, 3]).permutation(n)
+    rows = np.arange(n) if kept == n else np.sort(order[:kept])
     r = _refiner(method, args, epochs=epochs, batch_size=batch_size, **options)
     r.fit(_take(X, rows))
     trained_steps = epochs * max(1, len(rows) // batch_size)
@@ -270,8 +271,9 @@ def section(image_rows, text_rows, args, wall_s: float, command: str) -> str:
         out += [
             f"### Fashion-MNIST: the small CNN, {args.minutes:g} min of training per method",
             "",
-            "Same CNN, batch size, optimiser and wall-clock budget for every method; epochs "
-            "(or a seeded subset under one epoch) chosen from the measured step time. kNN: "
+            "Same CNN, batch size, optimiser and wall-clock budget for every method; steps "
+            "from the measured step time, trained as the nearest whole number of epochs (over a "
+            "seeded subset of the rows where that would overshoot). kNN: "
             "cosine over all training embeddings; linear: logistic regression on "
             f"{args.probe_rows} training embeddings. Test accuracy.",
             "",

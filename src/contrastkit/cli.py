@@ -149,6 +149,7 @@ def refine(
     local_crops: int | None = typer.Option(None, help="swav on images: small multi-crop views besides the two global ones (default 4; 0: none)."),
     freeze_prototypes: int | None = typer.Option(None, help="swav: steps before the prototypes train (default 5 % of the steps, at most 313)."),
     text_augment: str | None = typer.Option(None, help="Self-supervised text views in --mode finetune: dropout (SimCSE, default), delete, swap or mask."),
+    views: int | None = typer.Option(None, help="Supervised contrastive methods on images: augmented views of each row in a batch, 1 or 2 (default 1; SupCon's paper used 2)."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
 ) -> None:
     """Refine embeddings on TRAIN and write model, embeddings, metrics.json and report.html."""

@@ -44,7 +44,7 @@ class Refiner:
     swav, barlow_twins, vicreg, simcse), which needs none; or "clip" for a list of (a, b) text
     pairs. `epochs` and `batch_size` None: chosen from the data size. Other keywords: loss
     options (temperature, hardness, beta, margin, ...), recipe options (queue_size, momentum,
-    num_prototypes, local_crops, freeze_prototypes, text_augment) and training options (lr,
+    num_prototypes, local_crops, freeze_prototypes, text_augment, views) and training options (lr,
     m_per_class, ...), exactly the keys of `contrastkit refine --config`.
     """
 

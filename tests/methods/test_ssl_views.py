@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from contrastkit.data.text_views import TextViews
-from contrastkit.data.views import ImageViews, MultiCropViews, local_crop_size
+from contrastkit.data.views import ImageViews, MultiCropViews, crop_padding, local_crop_size
 from contrastkit.errors import ConfigError
 from contrastkit.methods.self_supervised import Views, encode_views
 
@@ -31,9 +31,20 @@ def _step_names(views: ImageViews) -> list[str]:
 
 def test_supervised_views_keep_their_pipeline():
     gray, rgb = ImageViews(12, 12, 1, "supervised"), ImageViews(12, 12, 3, "supervised")
-    assert _step_names(gray) == ["RandomResizedCrop", "RandomHorizontalFlip"]
-    assert _step_names(rgb) == ["RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter"]
-    assert gray.scale == pytest.approx((0.5, 1.0))
+    assert _step_names(gray) == ["RandomCrop", "RandomHorizontalFlip"]
+    assert _step_names(rgb) == ["RandomCrop", "RandomHorizontalFlip", "ColorJitter"]
+    assert gray.scale is None  # a shifted crop of the padded image, not a resized one
+
+
+def test_supervised_views_given_a_scale_use_a_resized_crop():
+    views = ImageViews(12, 12, 1, "supervised", scale=(0.6, 1.0))
+    assert _step_names(views) == ["RandomResizedCrop", "RandomHorizontalFlip"]
+    assert views.scale == pytest.approx((0.6, 1.0))
+
+
+@pytest.mark.parametrize(("side", "padding"), [(8, 1), (28, 2), (32, 2), (224, 16)])
+def test_crop_padding_scales_with_the_image(side, padding):
+    assert crop_padding(side, side) == padding
 
 
 def test_self_supervised_views_add_colour_blur_and_solarize():

@@ -80,11 +80,48 @@ def test_two_augmented_views_both_carry_the_label():
         seen.append(x)
         return x + 0.1 * len(seen)  # two different "views"
 
-    module = SupervisedContrastive(encoder, nn.Identity(), "supcon", {}, augment=augment)
+    module = SupervisedContrastive(encoder, nn.Identity(), "supcon", {"views": 2}, augment=augment)
     x, y = torch.randn(6, 6), torch.tensor([0, 0, 1, 1, 2, 2])
     views = torch.cat([x + 0.1, x + 0.2])
     expected = losses.supcon(encoder(views), torch.cat([y, y]))
     torch.testing.assert_close(module(Batch(x, y)), expected)
+    assert "views" not in module.options  # the recipe's option never reaches the loss
+
+
+def test_one_augmented_view_by_default():
+    torch.manual_seed(0)
+    encoder = nn.Linear(6, 4)
+    module = SupervisedContrastive(encoder, nn.Identity(), "supcon", {}, augment=lambda x: x + 1)
+    x, y = torch.randn(6, 6), torch.tensor([0, 0, 1, 1, 2, 2])
+    torch.testing.assert_close(module(Batch(x, y)), losses.supcon(encoder(x + 1), y))
+
+
+def test_views_is_checked_and_only_for_images(digits):
+    X, y = digits
+    with pytest.raises(ConfigError, match="views"):
+        Refiner(method="supcon", views=3)
+    with pytest.raises(ConfigError, match="--views is not an option of method ce"):
+        Refiner(method="ce", views=2)
+    with pytest.raises(ConfigError, match="--views applies to images.*vectors"):
+        Refiner(method="supcon", views=2, epochs=1, quiet=True).fit(X, y)
+
+
+def test_views_option_reaches_the_image_recipe(monkeypatch):
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 8, 8), dtype=np.float32)
+    labels = np.repeat(np.arange(4), 16)
+    original, rows = SupervisedContrastive.forward, []
+
+    def recording(self, batch):
+        rows.append((self.views, len(batch.inputs)))
+        return original(self, batch)
+
+    monkeypatch.setattr(SupervisedContrastive, "forward", recording)
+    for views in (None, 2):
+        rows.clear()
+        options = {} if views is None else {"views": views}
+        Refiner(method="supcon", epochs=1, batch_size=16, quiet=True, **options).fit(images, labels)
+        assert rows and {v for v, _ in rows} == {views or 1}, rows
 
 
 def test_npair_takes_the_first_two_rows_of_each_class():

@@ -12,6 +12,7 @@ from contrastkit.methods.supervised import (
     SUPERVISED_LOSSES,
     CrossEntropy,
     SupervisedContrastive,
+    check_supervised_fit,
     loss_options_for,
 )
 from contrastkit.models.heads import ProjectionHead
@@ -55,7 +56,14 @@ def _supervised(name: str) -> MethodSpec:
         )
 
     doc = (SUPERVISED_LOSSES[name].__doc__ or name).strip().splitlines()[0]
-    return MethodSpec(name, True, build, lambda o: loss_options_for(name, o), doc)
+    return MethodSpec(
+        name,
+        True,
+        build,
+        lambda o: loss_options_for(name, o),
+        doc,
+        check_fit=check_supervised_fit,
+    )
 
 
 def _cross_entropy() -> MethodSpec:

@@ -42,6 +42,7 @@ RECIPE_OPTION_NAMES = (
     "local_crops",
     "freeze_prototypes",
     "text_augment",
+    "views",
 )
 
 
@@ -101,6 +102,7 @@ class RefineConfig(BaseModel):
     local_crops: int | None = Field(None, ge=0)
     freeze_prototypes: int | None = Field(None, ge=0)
     text_augment: Literal["dropout", "delete", "swap", "mask"] | None = None
+    views: int | None = Field(None, ge=1, le=2)
 
     def loss_options(self) -> dict:
         """The loss options the user set (the others keep the loss's own defaults)."""
