@@ -14,6 +14,7 @@ DATA = ROOT / ".." / "shared" / "data" / "fashion-mnist" / "fashion-mnist.npz"
 sys.path.insert(0, str(ROOT))
 
 fm = pytest.importorskip("benchmarks.fashion_mnist")
+DEFAULT_VIEWS = pytest.importorskip("contrastkit.methods.supervised").DEFAULT_VIEWS
 
 
 def _run(name: str, seed: int, knn1: float, minutes: float = 3.0, fit_s: float = 170.0) -> dict:
@@ -110,8 +111,9 @@ def test_quick_run_end_to_end(tmp_path):
         assert r["steps"] >= 1 and r["epochs"] >= 1
         if r["method"] == "ce":  # one view of each row, a partial last batch
             assert r["images_seen"] == r["epochs"] * r["rows"]
-        else:  # two views of each row in full batches
-            assert r["images_seen"] == 2 * r["steps"] * r["batch_size"]
+        else:  # the default number of views of each row, in full batches
+            views = r["options"].get("views") or DEFAULT_VIEWS
+            assert r["images_seen"] == views * r["steps"] * r["batch_size"]
     raw = results["baselines"][0]["knn1"]
     assert raw > 0.6  # raw-pixel kNN on Fashion-MNIST is far above chance even on 3000 rows
     text = fm.section(copy.deepcopy(results), figure=tmp_path / "f.png")

@@ -176,8 +176,11 @@ def test_replace_section_keeps_everything_outside_its_markers():
 def test_plan_profiles_hold_the_promised_runs():
     main, finetune = b77.plan("default")
     adapter = [s for s in main if s.mode == "adapter"]
-    assert len(adapter) == len(b77.CONFIGS) * (3 + 3 + 1)
-    assert {s.seed for s in adapter if s.split == "train"} == {0}
+    claims = len(b77.CLAIM_CONFIGS)
+    assert len(adapter) == len(b77.CONFIGS) * (3 + 3 + 1) + 2 * claims
+    for config in b77.CONFIGS:
+        seeds = {s.seed for s in adapter if s.split == "train" and s.config == config}
+        assert seeds == ({0, 1, 2} if config in b77.CLAIM_CONFIGS else {0}), config
     assert finetune[0] == b77.RunSpec("train_5", "finetune", "supcon", 0)
     assert {s.split for s in finetune} == {"train_5", "train_10"} and len(finetune) == 6
     full_main, full_ft = b77.plan("full")
