@@ -33,7 +33,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from benchmarks.self_supervised import _cpu_model, image_scores, load_fashion_mnist
+from benchmarks.self_supervised import (
+    _cpu_model,
+    budget_rows,
+    image_scores,
+    load_fashion_mnist,
+)
+from benchmarks.self_supervised import write_section as write_markdown_section
 
 from contrastkit.methods.supervised import DEFAULT_VIEWS
 
@@ -103,11 +109,7 @@ def budgeted_fit(
     timing = order[: 8 * batch]
     step_s = step_seconds(method, options, x[timing], y[timing], batch, seed)
     steps = max(1, int(budget_s / step_s))
-    # Whole epochs would waste up to half the budget (1.9 epochs' steps -> 1 epoch): the
-    # nearest number of epochs, over a seeded subset of the rows when that overshoots.
-    epochs = max(1, round(steps / math.ceil(n / batch)))
-    kept = min(n, max(batch, steps * batch // epochs))
-    rows = np.arange(n) if kept == n else np.sort(order[:kept])
+    rows, epochs = budget_rows(steps, math.ceil(n / batch), batch, order)
     r = _refiner(method, options, seed, epochs=epochs, batch_size=batch_size)
     r.fit(x[rows], y[rows])
     trained_steps = epochs * math.ceil(len(rows) / batch)
@@ -391,15 +393,8 @@ def section(results: dict, figure: str | Path | None = FIGURE) -> str:
 
 
 def write_section(out: Path, text: str) -> None:
-    """Put `text` between the markers in `out` (appended when the markers are absent)."""
-    current = out.read_text() if out.exists() else "# contrastkit benchmarks\n\n"
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        current = head + text.rstrip("\n") + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    out.write_text(current)
+    """Put `text` between this section's markers in `out` (appended when they are absent)."""
+    write_markdown_section(out, text, BEGIN, END)
 
 
 def _seeds(text: str) -> list[int]:

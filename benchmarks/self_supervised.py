@@ -73,18 +73,24 @@ def step_seconds(method: str, X, batch_size: int, args, **options) -> float:
     return difference if difference >= per_step / 4 else per_step
 
 
+def budget_rows(steps: int, per_epoch: int, batch_size: int, order: np.ndarray):
+    """(rows, epochs) that train about `steps` steps: the nearest whole number of epochs (whole
+    epochs rounded down would waste up to half the budget), over the first rows of the seeded
+    permutation `order` where all rows would overshoot."""
+    n = len(order)
+    epochs = max(1, round(steps / per_epoch))
+    kept = min(n, max(batch_size, steps * batch_size // epochs))
+    return (np.arange(n) if kept == n else np.sort(order[:kept])), epochs
+
+
 def budgeted_fit(method: str, X, batch_size: int, budget_s: float, args, **options):
     """(fitted Refiner, Budgeted): as many steps as `budget_s` holds at the measured step time."""
     n = len(X)
     step_s = step_seconds(method, X, batch_size, args, **options)
     steps = max(1, int(budget_s / step_s))
     per_epoch = max(1, n // batch_size)  # self-supervised batches drop the partial last one
-    # The nearest whole number of epochs (whole epochs rounded down would waste up to half the
-    # budget), over a seeded subset of the rows where that would overshoot.
-    epochs = max(1, round(steps / per_epoch))
-    kept = min(n, max(batch_size, steps * batch_size // epochs))
     order = np.random.default_rng([args.seed, 3]).permutation(n)
-    rows = np.arange(n) if kept == n else np.sort(order[:kept])
+    rows, epochs = budget_rows(steps, per_epoch, batch_size, order)
     r = _refiner(method, args, epochs=epochs, batch_size=batch_size, **options)
     r.fit(_take(X, rows))
     trained_steps = epochs * max(1, len(rows) // batch_size)
@@ -327,11 +333,13 @@ def section(image_rows, text_rows, args, wall_s: float, command: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_section(out: Path, text: str) -> None:
+def write_section(out: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put `text` (which starts with `begin` and ends with `end`) in place of the section
+    between those markers in `out`, or append it when the markers are absent."""
     current = out.read_text() if out.exists() else "# contrastkit benchmarks\n\n"
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        _, tail = rest.split(end, 1)
         current = head + text.rstrip("\n") + tail
     else:
         current = current.rstrip("\n") + "\n\n" + text
