@@ -33,13 +33,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from benchmarks.markdown import write_section as write_markdown_section
 from benchmarks.self_supervised import (
     _cpu_model,
     budget_rows,
     image_scores,
     load_fashion_mnist,
 )
-from benchmarks.self_supervised import write_section as write_markdown_section
 
 from contrastkit.methods.supervised import DEFAULT_VIEWS
 

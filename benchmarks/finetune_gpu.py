@@ -22,6 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+# Run as a script (`python benchmarks/<name>.py`), the repository root is not on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.markdown import write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "banking77"
 BEGIN, END = "<!-- finetune-gpu:begin -->", "<!-- finetune-gpu:end -->"
@@ -117,16 +121,6 @@ def render(jsonl: Path) -> str:
     ]) + "\n"  # fmt: skip
 
 
-def write_section(out: Path, section: str) -> None:
-    text = out.read_text() if out.exists() else "# contrastkit benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["run", "render"])
@@ -142,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(args.jsonl)
     print(section)
     if args.out:
-        write_section(args.out, section)
+        write_section(args.out, section, BEGIN, END)
     return 0
 
 

@@ -34,6 +34,8 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks.markdown import write_section
+
 from benchmarks import quality_banking77 as b77
 from benchmarks import quality_report as rep
 
@@ -163,13 +165,7 @@ def run_fashion(profile: str, out: Path, figures: Path, results_dir: Path, reuse
     if out.resolve().parent == ROOT and figure.is_relative_to(ROOT):
         figure = figure.relative_to(ROOT)
     text = fm.section(results, figure=figure)
-    begin, end = getattr(fm, "BEGIN", None), getattr(fm, "END", None)
-    document = out.read_text() if out.exists() else "# contrastkit benchmarks\n"
-    if begin and end and text.startswith(begin):
-        body = text.split(begin, 1)[1].rsplit(end, 1)[0]
-        out.write_text(rep.replace_section(document, begin, end, body))
-    else:
-        out.write_text(document.rstrip("\n") + "\n\n" + text)
+    write_section(out, text, fm.BEGIN, fm.END)
     return results
 
 
@@ -303,9 +299,8 @@ def summary_section(parts: Parts, profile: str, args, started_at: str, load_star
 
 
 def write(out: Path, name: str, body: str, top: bool = False) -> None:
-    document = out.read_text() if out.exists() else "# contrastkit benchmarks\n"
     begin, end = MARKERS[name]
-    out.write_text(rep.replace_section(document, begin, end, body, top=top))
+    write_section(out, body, begin, end, top=top)
 
 
 # ----------------------------------------------------------------------------- main

@@ -445,17 +445,3 @@ def plot_claim(rows: list[dict], path: Path) -> None:
 def link(figure: Path, out: Path) -> str:
     """The figure's path as BENCHMARKS.md (at `out`) links it: relative to out's folder."""
     return Path(os.path.relpath(Path(figure).resolve(), Path(out).resolve().parent)).as_posix()
-
-
-def replace_section(document: str, begin: str, end: str, body: str, *, top: bool = False) -> str:
-    """`document` with the text between `begin` and `end` replaced by `body` (markers kept).
-    Absent markers: the section goes after the first line (`top`) or at the end. Everything
-    outside the markers is left as it was."""
-    block = f"{begin}\n{body.strip(chr(10))}\n{end}"
-    if begin in document and end in document.split(begin, 1)[1]:
-        head, rest = document.split(begin, 1)
-        return head + block + rest.split(end, 1)[1]
-    if top:
-        first, _, rest = document.partition("\n")
-        return f"{first}\n\n{block}\n\n{rest.lstrip(chr(10))}"
-    return document.rstrip("\n") + "\n\n" + block + "\n"

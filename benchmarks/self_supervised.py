@@ -36,6 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+# Run as a script (`python benchmarks/<name>.py`), the repository root is not on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.markdown import write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
 BEGIN, END = "<!-- ssl:begin -->", "<!-- ssl:end -->"
@@ -333,19 +337,6 @@ def section(image_rows, text_rows, args, wall_s: float, command: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_section(out: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
-    """Put `text` (which starts with `begin` and ends with `end`) in place of the section
-    between those markers in `out`, or append it when the markers are absent."""
-    current = out.read_text() if out.exists() else "# contrastkit benchmarks\n\n"
-    if begin in current and end in current:
-        head, rest = current.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        current = head + text.rstrip("\n") + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    out.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, help="markdown file to write the section into")
@@ -383,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section(image_rows, text_rows, args, time.perf_counter() - started, command)
     print("\n" + text)
     if args.out:
-        write_section(args.out, text)
+        write_section(args.out, text, BEGIN, END)
         print(f"written to {args.out}")
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 b77 = pytest.importorskip("benchmarks.quality_banking77")
 rep = pytest.importorskip("benchmarks.quality_report")
+markdown = pytest.importorskip("benchmarks.markdown")
 
 
 def record(split, mode, config, seed, knn1, *, linear=None, map_at_r=0.5, quick=False, **extra):
@@ -163,14 +165,35 @@ OTHER = "<!-- losses:begin -->\nLOSS TABLE\n<!-- losses:end -->\n\n<!-- fashion-
 
 def test_replace_section_keeps_everything_outside_its_markers():
     doc = "# contrastkit benchmarks\n\n" + OTHER
-    added = rep.replace_section(doc, "<!-- a:begin -->", "<!-- a:end -->", "first")
+    added = markdown.replace_section(doc, "<!-- a:begin -->", "<!-- a:end -->", "first")
     assert added.startswith(doc.rstrip("\n")) and added.endswith("<!-- a:end -->\n")
-    again = rep.replace_section(added, "<!-- a:begin -->", "<!-- a:end -->", "second\n")
+    again = markdown.replace_section(added, "<!-- a:begin -->", "<!-- a:end -->", "second\n")
     assert "first" not in again and "<!-- a:begin -->\nsecond\n<!-- a:end -->" in again
     assert again.replace("second", "first") == added
-    top = rep.replace_section(again, "<!-- s:begin -->", "<!-- s:end -->", "S", top=True)
+    top = markdown.replace_section(again, "<!-- s:begin -->", "<!-- s:end -->", "S", top=True)
     assert top.startswith("# contrastkit benchmarks\n\n<!-- s:begin -->\nS\n<!-- s:end -->\n\n")
     assert OTHER.strip() in top and top.count("<!-- a:begin -->") == 1
+
+
+def test_write_section_accepts_a_section_with_or_without_its_markers(tmp_path):
+    out, begin, end = tmp_path / "B.md", "<!-- a:begin -->", "<!-- a:end -->"
+    markdown.write_section(out, f"{begin}\n## A\none\n{end}\n", begin, end)
+    assert out.read_text() == f"{markdown.NEW_DOCUMENT}\n{begin}\n## A\none\n{end}\n"
+    out.write_text(out.read_text() + "\nkept\n")
+    markdown.write_section(out, "## A\ntwo", begin, end)
+    text = out.read_text()
+    assert "one" not in text and f"{begin}\n## A\ntwo\n{end}" in text and text.endswith("kept\n")
+    assert text.count(begin) == 1
+
+
+@pytest.mark.parametrize("script", ["self_supervised.py", "finetune_gpu.py"])
+def test_scripts_run_from_any_directory(tmp_path, script):
+    """The documented commands run the scripts by path, not as modules."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / script
+    done = subprocess.run([sys.executable, str(path), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "usage" in done.stdout
 
 
 def test_plan_profiles_hold_the_promised_runs():
