@@ -33,9 +33,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from benchmarks.machine import cpu_model
 from benchmarks.markdown import write_section as write_markdown_section
 from benchmarks.self_supervised import (
-    _cpu_model,
     budget_rows,
     image_scores,
     load_fashion_mnist,
@@ -209,7 +209,7 @@ def run(
         "probe_rows": probe_rows,
         "baselines": baselines,
         "runs": runs,
-        "machine": f"{_cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads)",
         "load_average": {"start": load_start, "end": _load()},
         "date": datetime.date.today().isoformat(),

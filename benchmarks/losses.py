@@ -33,6 +33,11 @@ import sys
 import time
 from pathlib import Path
 
+# Run as a script (`python benchmarks/<name>.py`), the repository root is not on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.markdown import write_section  # noqa: E402
+
 
 def _markers(device: str) -> tuple[str, str]:
     """The CPU and the CUDA tables live in sections of their own."""
@@ -188,17 +193,6 @@ def _mem_available() -> int:
     return 0
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _launch(case: str, n: int, args, memory_limit: int) -> dict:
     command = [sys.executable, __file__, "--child", case, str(n), args.device, str(args.repeats)]
     cuda = args.device.startswith("cuda")
@@ -351,18 +345,6 @@ def _section(results: dict, sizes: list[int], meta: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _write(out: Path, section: str, device: str) -> None:
-    begin, end = _markers(device)
-    text = out.read_text() if out.exists() else "# contrastkit benchmarks\n\n"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, help="markdown file to write the section into")
@@ -408,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key:14s} N={n:6d}  {_cell(result)}", flush=True)
             previous, n_prev = result, n
     meta.update(
-        cpu=_cpu_model(),
+        cpu=cpu_model(),
         cores=os.cpu_count(),
         device=args.device,
         repeats=args.repeats,
@@ -423,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     section = _section(results, sizes, meta)
     print("\n" + section)
     if args.out:
-        _write(args.out, section, args.device)
+        write_section(args.out, section, *_markers(args.device))
         print(f"written to {args.out}")
     return 0
 

@@ -34,6 +34,7 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks.machine import cpu_model
 from benchmarks.markdown import write_section
 
 from benchmarks import quality_banking77 as b77
@@ -65,16 +66,11 @@ def _load() -> str:
 def machine() -> str:
     import torch
 
-    cpu, mem = "unknown CPU", ""
+    cpu, mem = cpu_model(), ""
     try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
         kib = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f", {kib / 2**20:.0f} GiB RAM"
-    except (OSError, StopIteration, ValueError):
+    except (OSError, ValueError):
         pass
     return f"{cpu}, {os.cpu_count()} cores{mem}, torch threads {torch.get_num_threads()}"
 

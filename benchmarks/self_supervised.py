@@ -38,6 +38,7 @@ import numpy as np
 
 # Run as a script (`python benchmarks/<name>.py`), the repository root is not on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.machine import cpu_model  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,17 +271,6 @@ def _versions() -> str:
             f"Python {platform.python_version()}")  # fmt: skip
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _budget_cells(b: Budgeted | None) -> str:
     if b is None:
         return "- | - | -"
@@ -328,7 +318,7 @@ def section(image_rows, text_rows, args, wall_s: float, command: str) -> str:
                        f"{r['stsb_spearman']:.4f} | {_budget_cells(r.get('budget'))} |")  # fmt: skip
         out.append("")
     out += [
-        f"Machine: {_cpu_model()}, {os.cpu_count()} cores, device {args.device}; {_versions()}. "
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, device {args.device}; {_versions()}. "
         f"Run {datetime.date.today().isoformat()} in {wall_s / 60:.1f} min, seed {args.seed}.",
         "",
         f"Command: `{command}`",

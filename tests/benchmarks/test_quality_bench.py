@@ -186,7 +186,7 @@ def test_write_section_accepts_a_section_with_or_without_its_markers(tmp_path):
     assert text.count(begin) == 1
 
 
-@pytest.mark.parametrize("script", ["self_supervised.py", "finetune_gpu.py"])
+@pytest.mark.parametrize("script", ["losses.py", "self_supervised.py", "finetune_gpu.py"])
 def test_scripts_run_from_any_directory(tmp_path, script):
     """The documented commands run the scripts by path, not as modules."""
     path = Path(__file__).resolve().parents[2] / "benchmarks" / script
