@@ -7,6 +7,8 @@ equal the single-process gradients on the concatenated batch.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -48,11 +50,7 @@ def logistic_pair(
     check_labels(labels, x)
     check_positive(temperature, "temperature")
     with full_precision(x):
-        z = normalise(x)
-        batch = gather_rows(z, labels.to(device=z.device, dtype=torch.long), gather=gather)
-        z_all, labels_all = batch.tensors
-        anchors = torch.arange(batch.start, batch.stop, device=z.device)
-        same, is_self = _same_and_self(labels_all, anchors)
+        batch, z_all, anchors, same, is_self = _labelled_rows(x, labels, gather)
 
         logits = (z_all[anchors] @ z_all.T) / temperature + bias
         signs = torch.where(same, 1.0, -1.0).to(logits.dtype)
@@ -88,11 +86,7 @@ def contrastive_pair(
     check_finite_number(pos_margin, "pos_margin")
     check_finite_number(neg_margin, "neg_margin")
     with full_precision(x):
-        z = normalise(x)
-        batch = gather_rows(z, labels.to(device=z.device, dtype=torch.long), gather=gather)
-        z_all, labels_all = batch.tensors
-        anchors = torch.arange(batch.start, batch.stop, device=z.device)
-        same, is_self = _same_and_self(labels_all, anchors)
+        batch, z_all, anchors, same, is_self = _labelled_rows(x, labels, gather)
         positive, negative = same & ~is_self, ~same
 
         d = _distances(z_all[anchors], z_all)
@@ -140,11 +134,7 @@ def triplet(
     check_labels(labels, x)
     check_finite_number(margin, "margin")
     with full_precision(x):
-        z = normalise(x)
-        batch = gather_rows(z, labels.to(device=z.device, dtype=torch.long), gather=gather)
-        z_all, labels_all = batch.tensors
-        anchors = torch.arange(batch.start, batch.stop, device=z.device)
-        same, is_self = _same_and_self(labels_all, anchors)
+        batch, z_all, anchors, same, is_self = _labelled_rows(x, labels, gather)
         positive, negative = same & ~is_self, ~same
         d = _distances(z_all[anchors], z_all)
         if mining == "batch_hard":
@@ -188,11 +178,24 @@ def npair(
         return mean_over_anchors(total, a.shape[0], batch, "npair", "the batch is empty")
 
 
-def _same_and_self(labels: Tensor, anchors: Tensor) -> tuple[Tensor, Tensor]:
-    """(same label, same row) boolean masks of shape (anchors, rows)."""
-    same = labels[anchors, None] == labels[None, :]
-    is_self = anchors[:, None] == torch.arange(labels.shape[0], device=labels.device)[None, :]
-    return same, is_self
+class _LabelledRows(NamedTuple):
+    batch: Gathered
+    z_all: Tensor  # every rank's normalised rows
+    anchors: Tensor  # this rank's rows: indices into z_all
+    same: Tensor  # (anchors, rows): same label
+    is_self: Tensor  # (anchors, rows): the anchor itself
+
+
+def _labelled_rows(x: Tensor, labels: Tensor, gather: bool) -> _LabelledRows:
+    """Normalised rows (gathered across ranks under `gather`), this rank's anchors among them
+    and the boolean masks the pair losses select from."""
+    z = normalise(x)
+    batch = gather_rows(z, labels.to(device=z.device, dtype=torch.long), gather=gather)
+    z_all, labels_all = batch.tensors
+    anchors = torch.arange(batch.start, batch.stop, device=z.device)
+    same = labels_all[anchors, None] == labels_all[None, :]
+    is_self = anchors[:, None] == torch.arange(labels_all.shape[0], device=z.device)[None, :]
+    return _LabelledRows(batch, z_all, anchors, same, is_self)
 
 
 def _distances(a: Tensor, b: Tensor) -> Tensor:
