@@ -339,6 +339,22 @@ def _table_keys(results: dict) -> list[tuple[str, float]]:
     return list(dict.fromkeys(keys))
 
 
+def command(results: dict) -> str:
+    """The command line that trains the runs of `results` again."""
+    words = ["python -m benchmarks.fashion_mnist"]
+    words += ["--quick"] if results["quick"] else []
+    words += [f"--minutes {results['budget_minutes']:g}",
+              "--seeds " + ",".join(map(str, results["seeds"]))]  # fmt: skip
+    if results.get("claim_minutes") not in (None, results["budget_minutes"]):
+        words.append(f"--claim-minutes {results['claim_minutes']:g}")
+    if results.get("claim_seeds") not in (None, results["seeds"]):
+        words.append("--claim-seeds " + ",".join(map(str, results["claim_seeds"])))
+    names = list(dict.fromkeys(r["name"] for r in results["runs"]))
+    if set(names) != set(CONFIGS):
+        words.append("--configs '" + ",".join(names) + "'")
+    return " ".join(words + ["--out BENCHMARKS.md"])
+
+
 def section(results: dict, figure: str | Path | None = FIGURE) -> str:
     """The markdown section (between BEGIN and END) for `results` from `run`; draws the plot at
     `figure` (relative paths: from the repository root, as linked from BENCHMARKS.md there)."""
@@ -387,6 +403,8 @@ def section(results: dict, figure: str | Path | None = FIGURE) -> str:
     out += [
         f"Machine: {results['machine']}; load average (1/5/15 min) {load['start']} at the start, "
         f"{load['end']} at the end. Run {results['date']} in {results['wall_s'] / 60:.1f} min.",
+        "",
+        f"Command: `{command(results)}`.",
         END,
     ]
     return "\n".join(out) + "\n"
@@ -416,13 +434,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny budget and data subsets")
     parser.add_argument("--out", type=Path, help="markdown file to write the section into")
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="train nothing: write the section of results saved by --json")  # fmt: skip
+    parser.add_argument("--figure", type=Path, default=FIGURE,
+                        help=f"where to draw the plot ({FIGURE}, from the repository root)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.render:
+        text = section(json.loads(args.render.read_text()), figure=args.figure)
+        print(text)
+        if args.out:
+            write_section(args.out, text)
+        return 0
     minutes = args.minutes if args.minutes is not None else (0.05 if args.quick else 10.0)
     warnings.filterwarnings("ignore", category=UserWarning)
     results = run(minutes, args.seeds, args.quick, claim_minutes=args.claim_minutes,
                   claim_seeds=args.claim_seeds,
                   configs=args.configs.split(",") if args.configs else None)  # fmt: skip
-    text = section(results)
+    text = section(results, figure=args.figure)
     print("\n" + text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

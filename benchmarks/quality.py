@@ -162,7 +162,7 @@ def run_fashion(profile: str, out: Path, figures: Path, results_dir: Path, reuse
         figure = figure.relative_to(ROOT)
     text = fm.section(results, figure=figure)
     write_section(out, text, fm.BEGIN, fm.END)
-    return results
+    return dict(results, saved_as=_arg(saved))
 
 
 # ----------------------------------------------------------------------------- sections
@@ -242,8 +242,9 @@ def claim_section(records, fashion, figure_link) -> str:
         try:
             import benchmarks.fashion_mnist as fm
 
-            lines += ["Fashion-MNIST (small CNN from scratch; from the Fashion-MNIST section's "
-                      "runs):", "", *fm.claim_lines(fashion), ""]  # fmt: skip
+            saved = fashion.get("saved_as", "saved by the bench")
+            lines += ["Fashion-MNIST (small CNN from scratch; this bench's own Fashion-MNIST "
+                      f"runs, `{saved}`):", "", *fm.claim_lines(fashion), ""]  # fmt: skip
         except (ImportError, AttributeError, KeyError) as exc:
             lines += [f"Fashion-MNIST claim lines unavailable ({exc}).", ""]
     else:
@@ -291,6 +292,10 @@ def summary_section(parts: Parts, profile: str, args, started_at: str, load_star
         *(f"| {r['part']} | {r['seconds'] / 60:.1f} min | {r['status']} |" for r in parts.rows),
         f"| **total** | **{total / 60:.1f} min** | |",
     ]
+    if profile == "default" and total > 60 * args.budget_minutes:
+        lines += ["", f"**Over budget:** the default profile is meant to fit "
+                  f"{args.budget_minutes:.0f} min on 2 cores; the budget stops only the finetune "
+                  "runs, and the parts before them took longer than that on this machine."]  # fmt: skip
     return "\n".join(lines)
 
 

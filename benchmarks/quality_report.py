@@ -259,8 +259,16 @@ def inequality_sentence(records: list[dict]) -> str:
         if held == total
         else ("failed in every batch" if held == 0 else "held in some batches and not in others")
     )
+    where = [
+        f"{SPLIT_LABELS[r['split']]} {r['mode']} {r['config']} ({r['diagnostics']['held']} of "
+        f"{r['diagnostics']['batches']})"
+        for r in records
+        if r.get("diagnostics") and r["seed"] == 0 and r["diagnostics"]["held"]
+    ]
+    held_in = f" It held in: {'; '.join(where)}." if where and held < total else ""
     return (f"The paper's inequality H-SCL <= H-UCL {verdict}: {held} of {total} batches over the "
-            f"{len(rows)} seed-0 embeddings scored.")  # fmt: skip
+            f"{len(rows)} seed-0 embeddings scored (every configuration, not only the rows of the "
+            f"table).{held_in}")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- what to use when

@@ -4,6 +4,7 @@ from the figures it is given (fake results with known answers)."""
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -79,6 +80,30 @@ def test_section_table_uses_mean_and_std_over_seeds(tmp_path):
         f"![Fashion-MNIST accuracy per configuration]({(tmp_path / 'fig.png').as_posix()})" in text
     )
     assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
+def test_section_names_the_command_that_trains_its_runs_again(tmp_path):
+    results = _fake()
+    expected = ("python -m benchmarks.fashion_mnist --minutes 3 --seeds 0 --claim-minutes 1.5 "
+                "--claim-seeds 0,1,2 --out BENCHMARKS.md")  # fmt: skip
+    assert fm.command(results) == expected
+    assert f"Command: `{expected}`." in fm.section(results, figure=None)
+    results["runs"] = [r for r in results["runs"] if r["name"] in ("ce", "supcon")]
+    results.update(budget_minutes=10.0, claim_minutes=10.0, claim_seeds=[0])
+    assert fm.command(results) == (
+        "python -m benchmarks.fashion_mnist --minutes 10 --seeds 0 --configs 'ce,supcon' "
+        "--out BENCHMARKS.md"
+    )
+
+
+def test_render_writes_the_section_of_saved_results_without_training(tmp_path):
+    saved, out = tmp_path / "r.json", tmp_path / "B.md"
+    saved.write_text(json.dumps(_fake()))
+    figure = tmp_path / "fig.png"
+    assert fm.main(["--render", str(saved), "--out", str(out), "--figure", str(figure)]) == 0
+    assert figure.stat().st_size > 1000
+    text = out.read_text()
+    assert text.count(fm.BEGIN) == 1 and "| supcon, 3 min | 93.00 |" in text
 
 
 def test_write_section_replaces_between_markers_and_appends_when_absent(tmp_path):

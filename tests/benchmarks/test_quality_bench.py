@@ -285,3 +285,19 @@ def test_whole_report_from_records_leaves_other_sections_intact(tmp_path):
     assert (tmp_path / "fig" / "banking77_quality.png").stat().st_size > 10_000
     assert (tmp_path / "fig" / "hscl_claim.png").is_file()
     assert "](fig/banking77_quality.png)" in text
+
+
+def test_inequality_sentence_counts_batches_and_names_where_it_held():
+    records = [
+        record("train", "adapter", "supcon", 0, 0.9),
+        record("train", "adapter", "ce", 1, 0.9),
+    ]
+    assert rep.inequality_sentence(records).startswith(
+        "The paper's inequality H-SCL <= H-UCL failed in every batch: 0 of 6 batches"
+    )
+    held = record("train_10", "adapter", "triplet (batch_hard)", 0, 0.8)
+    held["diagnostics"] = dict(held["diagnostics"], held=5)
+    sentence = rep.inequality_sentence([*records, held])
+    assert "held in some batches and not in others: 5 of 12 batches" in sentence
+    assert sentence.endswith("It held in: 10-shot adapter triplet (batch_hard) (5 of 6).")
+    assert rep.inequality_sentence([]) == "No diagnostics were computed."
