@@ -22,11 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 # Run as a script (`python benchmarks/<name>.py`), the repository root is not on the path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(ROOT))
 from benchmarks.markdown import write_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "banking77"
 BEGIN, END = "<!-- finetune-gpu:begin -->", "<!-- finetune-gpu:end -->"
 # The grid behind benchmarks/results/finetune_gpu.jsonl: [train split, method, seed, options].

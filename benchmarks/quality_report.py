@@ -250,8 +250,9 @@ def diagnostics_table(records: list[dict]) -> list[str]:
 
 
 def inequality_sentence(records: list[dict]) -> str:
-    rows = [r["diagnostics"] for r in records if r.get("diagnostics") and r["seed"] == 0]
-    held, total = sum(d["held"] for d in rows), sum(d["batches"] for d in rows)
+    scored = [r for r in records if r.get("diagnostics") and r["seed"] == 0]
+    held = sum(r["diagnostics"]["held"] for r in scored)
+    total = sum(r["diagnostics"]["batches"] for r in scored)
     if not total:
         return "No diagnostics were computed."
     verdict = (
@@ -262,13 +263,13 @@ def inequality_sentence(records: list[dict]) -> str:
     where = [
         f"{SPLIT_LABELS[r['split']]} {r['mode']} {r['config']} ({r['diagnostics']['held']} of "
         f"{r['diagnostics']['batches']})"
-        for r in records
-        if r.get("diagnostics") and r["seed"] == 0 and r["diagnostics"]["held"]
+        for r in scored
+        if r["diagnostics"]["held"]
     ]
     held_in = f" It held in: {'; '.join(where)}." if where and held < total else ""
     return (f"The paper's inequality H-SCL <= H-UCL {verdict}: {held} of {total} batches over the "
-            f"{len(rows)} seed-0 embeddings scored (every configuration, not only the rows of the "
-            f"table).{held_in}")  # fmt: skip
+            f"{len(scored)} seed-0 embeddings scored (every configuration, not only the rows of "
+            f"the table).{held_in}")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- what to use when

@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 # Run as a script (`python benchmarks/<name>.py`), the repository root is not on the path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(ROOT))
 from benchmarks.machine import cpu_model  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
 BEGIN, END = "<!-- ssl:begin -->", "<!-- ssl:end -->"
 IMAGE_METHODS = ["simclr", "dcl", "hcl", "moco", "byol", "swav", "barlow_twins", "vicreg"]
