@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -48,6 +49,9 @@ def _markers(device: str) -> tuple[str, str]:
 SIZES = [512, 2048, 8192, 16384, 32768, 65536]
 QUICK_SIZES = [256, 512, 1024, 2048]
 DIM, CLASSES, REPEATS = 128, 100, 5
+# Timed calls stop once this many seconds are measured (at least one call): a call that takes
+# seconds varies by a few per cent, and at N=65536 three of them would cost minutes per case.
+MEASURE_S = 10.0
 GIB = 2**30
 
 # (key, label in the table)
@@ -135,7 +139,7 @@ def _oom_message(error: BaseException) -> str | None:
     return None
 
 
-def run_child(case: str, n: int, device: str, repeats: int) -> dict:
+def run_child(case: str, n: int, device: str, repeats: int, measure_s: float = MEASURE_S) -> dict:
     import torch
 
     torch.manual_seed(0)
@@ -163,6 +167,8 @@ def run_child(case: str, n: int, device: str, repeats: int) -> dict:
             step()
             sync()
             times.append(time.perf_counter() - start)
+            if sum(times) >= measure_s:
+                break
         if cuda:
             peak = torch.cuda.max_memory_allocated()
         else:
@@ -194,7 +200,8 @@ def _mem_available() -> int:
 
 
 def _launch(case: str, n: int, args, memory_limit: int) -> dict:
-    command = [sys.executable, __file__, "--child", case, str(n), args.device, str(args.repeats)]
+    command = [sys.executable, __file__, "--child", case, str(n), args.device, str(args.repeats),
+               str(args.measure_seconds)]  # fmt: skip
     cuda = args.device.startswith("cuda")
 
     def limits():  # in the child, before exec: the CUDA driver needs its address space
@@ -243,8 +250,9 @@ def _predicted_skip(previous: dict | None, n_prev: int, n: int, args, memory_lim
     if previous["growth_bytes"] * grow > memory_limit and previous["growth_bytes"] > 64 * 2**20:
         need = previous["growth_bytes"] * grow / GIB
         return {"status": "oom", "detail": f"needs ~{need:.0f} GiB, not run"}
-    runs = args.repeats + (1 if n < 16384 else 0)
-    if previous["median_s"] * grow * runs > args.timeout:
+    per_call = previous["median_s"] * grow
+    runs = min(args.repeats, max(1, math.ceil(args.measure_seconds / per_call)))
+    if per_call * (runs + (1 if n < 16384 else 0)) > args.timeout:
         return {
             "status": "timeout",
             "detail": f"~{previous['median_s'] * grow:.0f} s per call, not run",
@@ -317,8 +325,9 @@ def _section(results: dict, sizes: list[int], meta: dict) -> str:
         begin,
         f"## Loss kernels{on_cuda}: time and memory",
         "",
-        f"Forward + backward, median of {meta['repeats']} calls (one warm-up call first below "
-        f"N=16384), and memory growth ({memory_kind}); d={DIM}, {CLASSES} classes, float32, "
+        f"Forward + backward, median of {meta['repeats']} calls, or of fewer once "
+        f"{meta['measure_seconds']:g} s were timed (one warm-up call first below N=16384), "
+        f"and memory growth ({memory_kind}); d={DIM}, {CLASSES} classes, float32, "
         "each case in a fresh process. nt_xent gets N rows as N/2 two-view pairs; PML NTXentLoss "
         "gets the class labels, as in ANCHORS.md.",
         "",
@@ -351,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"N in {QUICK_SIZES} only")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument(
+        "--measure-seconds",
+        type=float,
+        default=MEASURE_S,
+        help="stop timing a case once this many seconds are measured (at least one call)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
     parser.add_argument(
         "--memory-limit-gib",
@@ -360,13 +375,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", help="comma-separated case keys (default: all)")
     parser.add_argument(
-        "--child", nargs=4, metavar=("CASE", "N", "DEVICE", "REPEATS"), help=argparse.SUPPRESS
+        "--child",
+        nargs=5,
+        metavar=("CASE", "N", "DEVICE", "REPEATS", "SECONDS"),
+        help=argparse.SUPPRESS,
     )
     args = parser.parse_args(argv)
 
     if args.child:
-        case, n, device, repeats = args.child
-        print(json.dumps(run_child(case, int(n), device, int(repeats))), flush=True)
+        case, n, device, repeats, seconds = args.child
+        result = run_child(case, int(n), device, int(repeats), float(seconds))
+        print(json.dumps(result), flush=True)
         return 0
 
     started = time.time()
@@ -394,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         cores=os.cpu_count(),
         device=args.device,
         repeats=args.repeats,
+        measure_seconds=args.measure_seconds,
         memory_limit=memory_limit,
         timeout=args.timeout,
         date=datetime.date.today().isoformat(),

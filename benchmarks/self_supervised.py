@@ -125,13 +125,11 @@ def load_fashion_mnist(quick: bool, seed: int):
 
 
 def image_scores(Z_train, y_train, Z_test, y_test, probe_rows: int, seed: int) -> dict:
-    from contrastkit.evaluation import knn_predict
     from contrastkit.evaluation.metrics import linear_probe_accuracy
+    from contrastkit.evaluation.neighbours import knn_predict_many
 
-    scores = {
-        f"knn{k}": float(np.mean(knn_predict(Z_train, y_train, Z_test, k=k) == y_test))
-        for k in (1, 10)
-    }
+    predicted = knn_predict_many(Z_train, y_train, Z_test, (1, 10))
+    scores = {f"knn{k}": float(np.mean(labels == y_test)) for k, labels in predicted.items()}
     rows = np.random.default_rng([seed, 5]).permutation(len(Z_train))[:probe_rows]
     unit = lambda Z: Z / np.linalg.norm(Z, axis=1, keepdims=True)  # noqa: E731
     scores["linear"] = linear_probe_accuracy(

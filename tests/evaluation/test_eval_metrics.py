@@ -23,6 +23,7 @@ from contrastkit.evaluation import (
     evaluate,
     knn_predict,
     knn_predict_loo,
+    knn_predict_many,
     per_class_accuracy,
 )
 from contrastkit.evaluation.geometry import alignment, uniformity
@@ -50,6 +51,16 @@ def test_knn_predict_matches_brute_force(split, k):
     train_Z, train_y, test_Z, _ = split
     expected = knn_predict_reference(train_Z, train_y, test_Z, k)
     np.testing.assert_array_equal(knn_predict(train_Z, train_y, test_Z, k), expected)
+
+
+def test_knn_predict_many_matches_brute_force_for_every_k(split):
+    train_Z, train_y, test_Z, _ = split
+    got = knn_predict_many(train_Z, train_y, test_Z, (10, 1, 3))
+    assert sorted(got) == [1, 3, 10]
+    for k, labels in got.items():
+        np.testing.assert_array_equal(labels, knn_predict_reference(train_Z, train_y, test_Z, k))
+    with pytest.raises(ValueError, match="at least one k"):
+        knn_predict_many(train_Z, train_y, test_Z, ())
 
 
 def test_knn_accuracies_match_brute_force(split, metrics):

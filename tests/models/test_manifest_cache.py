@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contrastkit.errors import UserError
-from contrastkit.models.cache import cache_dir, cached_embeddings
+from contrastkit.models.cache import cache_dir, cached_embeddings, known_dim
 from contrastkit.models.manifest import (
     MANIFEST,
     ModelFolderError,
@@ -162,3 +162,30 @@ def test_an_unwritable_cache_does_not_stop_the_run(cache, tmp_path, monkeypatch)
     encoder = CountingEncoder()
     out = cached_embeddings(str(cache), ["a cat"], encoder)
     assert out.shape == (1, 3) and encoder.calls == 1
+
+
+def test_the_width_is_remembered_per_model(cache, tmp_path):
+    assert known_dim(str(cache)) is None
+    cached_embeddings(str(cache), ["a cat"], CountingEncoder())
+    assert known_dim(str(cache)) == 3
+    other = tmp_path / "other-model"
+    other.mkdir()
+    (other / "config.json").write_text('{"v": 9}')
+    assert known_dim(str(other)) is None  # another model's width is not assumed
+    (cache / "config.json").write_text('{"v": 2}')  # the same folder with new weights
+    assert known_dim(str(cache)) is None
+
+
+def test_an_adapter_over_cached_embeddings_does_not_load_the_model(cache, monkeypatch):
+    import torch
+
+    from contrastkit.models import backbones
+
+    base = backbones.FrozenTextBase(None, torch.device("cpu"))
+    cached_embeddings(base.path, ["a cat"], lambda texts: np.zeros((len(texts), 5), np.float32))
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded although its width is known")
+
+    monkeypatch.setattr(backbones, "TextEncoder", no_load)
+    assert base.dim == 5

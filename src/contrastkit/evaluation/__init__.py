@@ -14,7 +14,7 @@ from .metrics import (
     evaluate,
     per_class_accuracy,
 )
-from .neighbours import knn_predict, knn_predict_loo
+from .neighbours import knn_predict, knn_predict_loo, knn_predict_many
 
 if TYPE_CHECKING:
     from .report import write_report
@@ -26,6 +26,7 @@ __all__ = [
     "evaluate",
     "knn_predict",
     "knn_predict_loo",
+    "knn_predict_many",
     "per_class_accuracy",
     "write_report",
 ]

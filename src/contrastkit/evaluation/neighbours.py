@@ -96,6 +96,13 @@ def knn_predict(
     classes goes to the class of the nearest row among them. ``k`` larger than the train set
     is clamped with a warning. Returns an array of train labels, one per test row.
     """
+    return knn_predict_many(train_Z, train_y, test_Z, (k,))[k]
+
+
+def knn_predict_many(
+    train_Z: np.ndarray, train_y: np.ndarray, test_Z: np.ndarray, ks: tuple[int, ...] = (1, 10)
+) -> dict[int, np.ndarray]:
+    """`knn_predict` for several k from one search (the search is the cost): {k: labels}."""
     train_Z = check_embeddings(train_Z, "train_Z")
     test_Z = check_embeddings(test_Z, "test_Z")
     train_y = check_labels(train_y, len(train_Z), "train_y", "train_Z")
@@ -104,10 +111,15 @@ def knn_predict(
             f"train_Z has {train_Z.shape[1]} dims but test_Z has {test_Z.shape[1]}; "
             "both must come from the same encoder."
         )
-    k = clamp_k(k, len(train_Z), "train rows")
+    if not ks:
+        raise ValueError("ks must name at least one k")
+    clamped = {k: clamp_k(k, len(train_Z), "train rows") for k in ks}
     _, (codes,) = encode_labels(train_y)
-    _, idx = search(l2_normalise(train_Z, "train_Z"), l2_normalise(test_Z, "test_Z"), k)
-    return np.asarray(train_y)[_first_index_of(codes)[vote(codes[idx])]]
+    _, idx = search(
+        l2_normalise(train_Z, "train_Z"), l2_normalise(test_Z, "test_Z"), max(clamped.values())
+    )
+    first = _first_index_of(codes)
+    return {k: np.asarray(train_y)[first[vote(codes[idx[:, :c]])]] for k, c in clamped.items()}
 
 
 def knn_predict_loo(Z: np.ndarray, y: np.ndarray, k: int = 1) -> np.ndarray:

@@ -6,6 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastkit.models.dropout import CheapDropout
+
 
 class ResidualAdapter(nn.Module):
     """`y = normalise(x) + MLP(dropout(normalise(x)))`, starting as the identity.
@@ -26,11 +28,11 @@ class ResidualAdapter(nn.Module):
     ) -> None:
         super().__init__()
         hidden_dim = hidden_dim or 4 * dim
-        self.input_dropout = nn.Dropout(input_dropout)
+        self.input_dropout = CheapDropout(input_dropout)
         self.mlp = nn.Sequential(
             nn.Linear(dim, hidden_dim),
             nn.GELU(),
-            nn.Dropout(dropout),
+            CheapDropout(dropout),
             nn.Linear(hidden_dim, dim),
         )
         nn.init.zeros_(self.mlp[-1].weight)

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from contrastkit.models.adapter import ResidualAdapter
-from contrastkit.models.cache import cached_embeddings
+from contrastkit.models.cache import cached_embeddings, known_dim
 from contrastkit.models.text import DEFAULT_TEXT_MODEL_ALIASES, TextEncoder, resolve_text_model
 from contrastkit.models.vision import build_image_encoder
 from contrastkit.training.atomic import default_mode
@@ -73,6 +73,10 @@ class FrozenTextBase:
 
     @property
     def dim(self) -> int:
+        if self._encoder is None:
+            known = known_dim(self.path)  # no model load when its embeddings are cached
+            if known is not None:
+                return known
         return self.encoder.dim
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:

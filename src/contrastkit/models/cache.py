@@ -77,14 +77,41 @@ def cached_embeddings(
         try:
             cached = np.load(path, allow_pickle=False)
             if cached.shape[0] == len(texts):
+                _remember_dim(model_dir, cached)
                 return cached
         except (OSError, ValueError):
             pass  # unreadable cache entry: recompute and overwrite it
     values = np.ascontiguousarray(compute(texts), dtype=np.float32)
+    _remember_dim(model_dir, values)
+    _write_quietly(path, values)
+    return values
+
+
+def known_dim(model_dir: str) -> int | None:
+    """The embedding width of the model in `model_dir`, if the cache has seen it embed before:
+    an adapter over cached embeddings then needs no model load (seconds) to know its width."""
+    try:
+        return int(_dim_path(model_dir).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _dim_path(model_dir: str) -> Path:
+    return cache_dir() / f"{model_fingerprint(model_dir)[:40]}.dim"
+
+
+def _remember_dim(model_dir: str, values: np.ndarray) -> None:
+    if values.ndim == 2 and values.shape[1] > 0 and known_dim(model_dir) != values.shape[1]:
+        try:
+            write_bytes_atomic(_dim_path(model_dir), str(values.shape[1]).encode())
+        except OSError:
+            pass  # a read-only cache folder must not stop the run
+
+
+def _write_quietly(path: Path, values: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, values, allow_pickle=False)
     try:
         write_bytes_atomic(path, buffer.getvalue())
     except OSError:
         pass  # a read-only cache folder must not stop the run
-    return values
