@@ -46,6 +46,13 @@ from contrastkit.methods.supervised import DEFAULT_VIEWS
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- fashion-mnist:begin -->", "<!-- fashion-mnist:end -->"
 FIGURE = Path("benchmarks") / "figures" / "fashion_mnist.png"  # relative to the repository root
+# Runs at the target's budget (TARGET_MINUTES or more) get a section and a plot of their own, so
+# that `make bench-quality`'s short runs do not overwrite the runs the target is judged on.
+TARGET_BEGIN, TARGET_END = (
+    "<!-- fashion-mnist-target:begin -->",
+    "<!-- fashion-mnist-target:end -->",
+)
+TARGET_FIGURE = FIGURE.with_name("fashion_mnist_target.png")
 PROBE_ROWS = 10000
 QUICK_BATCH = 32  # quick runs only prove the code runs: small batches keep them fast
 TARGET_KNN1, TARGET_MINUTES = 0.92, 10.0
@@ -355,10 +362,29 @@ def command(results: dict) -> str:
     return " ".join(words + ["--out BENCHMARKS.md"])
 
 
+def at_target_budget(results: dict) -> bool:
+    return not results["quick"] and results["budget_minutes"] >= TARGET_MINUTES
+
+
+def markers(results: dict) -> tuple[str, str]:
+    """The section `results` belong in: the target's (runs of TARGET_MINUTES or more) or the
+    short runs' one."""
+    return (TARGET_BEGIN, TARGET_END) if at_target_budget(results) else (BEGIN, END)
+
+
+def default_figure(results: dict) -> Path:
+    return TARGET_FIGURE if at_target_budget(results) else FIGURE
+
+
 def section(results: dict, figure: str | Path | None = FIGURE) -> str:
-    """The markdown section (between BEGIN and END) for `results` from `run`; draws the plot at
-    `figure` (relative paths: from the repository root, as linked from BENCHMARKS.md there)."""
-    out = [BEGIN, "## Fashion-MNIST: supervised refinement of a small CNN (CPU)", ""]
+    """The markdown section (between `markers(results)`) for `results` from `run`; draws the
+    plot at `figure` (relative paths: from the repository root, as linked from BENCHMARKS.md
+    there; None: no plot)."""
+    begin, end = markers(results)
+    title = (f"## Fashion-MNIST at the target's budget ({results['budget_minutes']:g} min a run)"
+             if at_target_budget(results)
+             else "## Fashion-MNIST: supervised refinement of a small CNN (CPU)")  # fmt: skip
+    out = [begin, title, ""]
     if results["quick"]:
         out += ["**Quick run** (tiny budget and data subsets): proves the script runs; the "
                 "figures mean nothing.", ""]  # fmt: skip
@@ -384,6 +410,10 @@ def section(results: dict, figure: str | Path | None = FIGURE) -> str:
         if rows:
             out.append(_row(f"{name}, {minutes:g} min", rows))
     met, sentence = target_verdict(results)
+    if met is False and not at_target_budget(results) and not results["quick"]:
+        checks = sentence.split(": ", 1)[1]  # the checks, without the bold verdict
+        sentence = (f"not reached in {results['budget_minutes']:g} min a run ({checks}); "
+                    "the section on runs at the target's budget judges it")  # fmt: skip
     out += [
         "",
         f"Target (issue 6): supcon kNN-1 >= {100 * TARGET_KNN1:g} % within {TARGET_MINUTES:g} "
@@ -405,14 +435,15 @@ def section(results: dict, figure: str | Path | None = FIGURE) -> str:
         f"{load['end']} at the end. Run {results['date']} in {results['wall_s'] / 60:.1f} min.",
         "",
         f"Command: `{command(results)}`.",
-        END,
+        end,
     ]
     return "\n".join(out) + "\n"
 
 
 def write_section(out: Path, text: str) -> None:
-    """Put `text` between this section's markers in `out` (appended when they are absent)."""
-    write_markdown_section(out, text, BEGIN, END)
+    """Put `text` (from `section`) between its markers in `out` (appended when they are absent)."""
+    begin, end = (TARGET_BEGIN, TARGET_END) if text.startswith(TARGET_BEGIN) else (BEGIN, END)
+    write_markdown_section(out, text, begin, end)
 
 
 def _seeds(text: str) -> list[int]:
@@ -436,11 +467,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the raw results here")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="train nothing: write the section of results saved by --json")  # fmt: skip
-    parser.add_argument("--figure", type=Path, default=FIGURE,
-                        help=f"where to draw the plot ({FIGURE}, from the repository root)")  # fmt: skip
+    parser.add_argument("--figure", type=Path,
+                        help=f"where to draw the plot (from the repository root; default {FIGURE}, "
+                             f"or {TARGET_FIGURE.name} beside it for runs at the target's budget)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.render:
-        text = section(json.loads(args.render.read_text()), figure=args.figure)
+        saved = json.loads(args.render.read_text())
+        text = section(saved, figure=args.figure or default_figure(saved))
         print(text)
         if args.out:
             write_section(args.out, text)
@@ -450,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(minutes, args.seeds, args.quick, claim_minutes=args.claim_minutes,
                   claim_seeds=args.claim_seeds,
                   configs=args.configs.split(",") if args.configs else None)  # fmt: skip
-    text = section(results, figure=args.figure)
+    text = section(results, figure=args.figure or default_figure(results))
     print("\n" + text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
