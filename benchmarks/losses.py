@@ -255,7 +255,7 @@ def _predicted_skip(previous: dict | None, n_prev: int, n: int, args, memory_lim
     if per_call * (runs + (1 if n < 16384 else 0)) > args.timeout:
         return {
             "status": "timeout",
-            "detail": f"~{previous['median_s'] * grow:.0f} s per call, not run",
+            "detail": f"~{per_call:.0f} s per call, not run",
         }
     return None
 

@@ -89,9 +89,9 @@ def plan(profile: str) -> tuple[list[RunSpec], list[RunSpec]]:
 
     - quick: every adapter config and split with seed 0; finetune supcon on the 5-shot split.
     - default: adapter 5- and 10-shot with seeds 0-2, full train seeds 0-2 for CLAIM_CONFIGS and
-      seed 0 for the others (those but ce while the budget lasts: `while_budget_lasts`); finetune
-      5- and 10-shot
-      with supcon, ce and hscl (beta=1), seed 0 (run while the time budget lasts).
+      seed 0 for the others (all but ce only while the budget lasts: `while_budget_lasts`);
+      finetune 5- and 10-shot with supcon, ce and hscl (beta=1), seed 0 (run while the time
+      budget lasts).
     - full: adapter everywhere with seeds 0-2; finetune every config with seeds 0-2 on the 5- and
       10-shot splits, and supcon, ce and hscl (beta=1) with seed 0 on the full train split.
     """
@@ -160,6 +160,11 @@ def load_banking77(quick: bool = False, data_dir: Path = DATA) -> dict[str, Spli
 
 def run_key(record: dict) -> tuple:
     return (record["split"], record["mode"], record["config"], record["seed"], record["quick"])
+
+
+def spec_key(spec: RunSpec, quick: bool) -> tuple:
+    """`run_key` of the record `spec` gives."""
+    return (spec.split, spec.mode, spec.config, spec.seed, quick)
 
 
 def read_records(path: Path) -> list[dict]:
@@ -334,7 +339,7 @@ def run_all(
     by_key, skipped, per_step, overhead = {}, [], [], []
     todo = []
     for spec in specs:
-        key = (spec.split, spec.mode, spec.config, spec.seed, quick)
+        key = spec_key(spec, quick)
         if key not in done:
             todo.append(spec)
             continue
@@ -374,7 +379,7 @@ def run_all(
                 log(f"skipped ({reason}): {spec.label}")
                 continue
         finished(spec, run_one(spec, data, quick, encode_s))
-    keys = [(s.split, s.mode, s.config, s.seed, quick) for s in specs]
+    keys = [spec_key(s, quick) for s in specs]
     return [by_key[k] for k in keys if k in by_key], skipped
 
 
