@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if data is not None and extra_specs:
         full = [r for r in records if r["mode"] == "adapter" and r["split"] == "train"]
-        prior = max((r["fit_s"] / max(r["steps"], 1) for r in full), default=0.1)
+        prior = b77.solo_step_seconds(full, torch.get_num_threads())
         got = parts.run("Banking77 adapter, the rest of the full train split", b77.run_all,
                         extra_specs, data, quick=False, jsonl=args.jsonl, reuse=args.reuse,
                         encode_s=encode_s, deadline=deadline, step_s_prior=prior)  # fmt: skip

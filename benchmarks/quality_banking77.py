@@ -383,6 +383,18 @@ def run_all(
     return [by_key[k] for k in keys if k in by_key], skipped
 
 
+def solo_step_seconds(records: list[dict], threads: int, default: float = 0.1) -> float:
+    """Seconds per optimiser step a run alone with `threads` torch threads is expected to take,
+    from the slowest of `records`: a run that had fewer threads because others trained beside
+    it counts its time scaled by its share (1 of 2 threads: half). This predicts the runs
+    `while_budget_lasts` starts one at a time after the parallel ones."""
+    return max(
+        (r["fit_s"] / max(r["steps"], 1) * min(1.0, r.get("threads", threads) / threads)
+         for r in records),
+        default=default,
+    )  # fmt: skip
+
+
 def _worker_threads(threads: int) -> None:
     import warnings
 

@@ -301,3 +301,13 @@ def test_inequality_sentence_counts_batches_and_names_where_it_held():
     assert "held in some batches and not in others: 5 of 12 batches" in sentence
     assert sentence.endswith("It held in: 10-shot adapter triplet (batch_hard) (5 of 6).")
     assert rep.inequality_sentence([]) == "No diagnostics were computed."
+
+
+def test_solo_step_seconds_scales_runs_that_shared_the_cores():
+    shared = {"fit_s": 300.0, "steps": 3000, "threads": 1}  # 0.1 s a step on 1 of 2 threads
+    alone = {"fit_s": 120.0, "steps": 3000, "threads": 2}  # 0.04 s a step on both
+    assert b77.solo_step_seconds([shared], threads=2) == pytest.approx(0.05)
+    assert b77.solo_step_seconds([shared, alone], threads=2) == pytest.approx(0.05)
+    assert b77.solo_step_seconds([alone], threads=2) == pytest.approx(0.04)
+    assert b77.solo_step_seconds([{"fit_s": 10.0, "steps": 100}], threads=2) == pytest.approx(0.1)
+    assert b77.solo_step_seconds([], threads=2) == 0.1  # nothing measured: the default
