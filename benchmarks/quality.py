@@ -164,7 +164,7 @@ def run_fashion(profile: str, out: Path, figures: Path, results_dir: Path, reuse
     if out.resolve().parent == ROOT and figure.is_relative_to(ROOT):
         figure = figure.relative_to(ROOT)
     text = fm.section(results, figure=figure)
-    write_section(out, text, *fm.markers(results))
+    fm.write_section(out, text)  # into the section its results belong in
     return dict(results, saved_as=_arg(saved))
 
 
