@@ -6,11 +6,12 @@
 Images: Fashion-MNIST (../shared/data/fashion-mnist/fashion-mnist.npz). Each method trains the
 same small CNN from scratch on the training images, labels unused, for the same wall-clock
 budget (--minutes): its step time is measured first (the difference between an 8-step and a
-2-step fit, so set-up cost cancels), then the steps follow from the budget, trained as the
-nearest whole number of epochs over a seeded random subset of the rows where that would
-overshoot. The refined embeddings of all training and test images are then scored: cosine
+2-step fit, so set-up cost cancels), then the steps follow from the budget, trained in
+whole epochs over a seeded random subset of the rows where all of them would leave more than a
+tenth of the budget unused. The refined embeddings of all training and test images are then scored: cosine
 kNN (k = 1, 10) over all training embeddings, and a linear probe (logistic regression) fit on
---probe-rows training embeddings; beside them raw pixels and the randomly initialised CNN.
+all training embeddings (--probe-rows to fit on a subset); beside them raw pixels and the
+randomly initialised CNN.
 
 Text: all-MiniLM-L6-v2 adapted without labels, scored by kNN-1 on Banking77's test.csv (its
 train.csv texts as reference, labels used only for scoring) and by the STS-B test Spearman
@@ -19,7 +20,9 @@ the images) and SimCSE through the adapter on Banking77's training texts; SimCSE
 on STS-B's training sentences; CLIP through the adapter on STS-B's training pairs scored >= 4
 (paraphrases; the scores select the pairs and are not used otherwise).
 
-The tables go into --out between the markers below; other sections of the file stay as they are.
+The image and the text tables go into --out, each between its own markers inside the section's
+(below), so a run of one part (--skip) leaves the other part's table and its run line as they
+were; other sections of the file stay as they are.
 """
 
 from __future__ import annotations
@@ -40,10 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run as a script (`python benchmarks/<name>.py`), the repository root is not on the path.
 sys.path.insert(0, str(ROOT))
 from benchmarks.machine import cpu_model  # noqa: E402
-from benchmarks.markdown import write_section  # noqa: E402
+from benchmarks.markdown import NEW_DOCUMENT, replace_section  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"
 BEGIN, END = "<!-- ssl:begin -->", "<!-- ssl:end -->"
+IMAGES = ("<!-- ssl-images:begin -->", "<!-- ssl-images:end -->")
+TEXT = ("<!-- ssl-text:begin -->", "<!-- ssl-text:end -->")
+TITLE = "## Self-supervised methods (no labels)"
 IMAGE_METHODS = ["simclr", "dcl", "hcl", "moco", "byol", "swav", "barlow_twins", "vicreg"]
 
 
@@ -79,11 +85,13 @@ def step_seconds(method: str, X, batch_size: int, args, **options) -> float:
 
 
 def budget_rows(steps: int, per_epoch: int, batch_size: int, order: np.ndarray):
-    """(rows, epochs) that train about `steps` steps: the nearest whole number of epochs (whole
-    epochs rounded down would waste up to half the budget), over the first rows of the seeded
-    permutation `order` where all rows would overshoot."""
+    """(rows, epochs) that train about `steps` steps in whole epochs: every row for the whole
+    epochs that fit where they use at least 90 % of the budget, otherwise one epoch more over
+    the first rows of the seeded permutation `order` (so 2.4 epochs' worth trains 3 epochs of
+    80 % of the rows, not 2 epochs that leave a sixth of the budget unused)."""
     n = len(order)
-    epochs = max(1, round(steps / per_epoch))
+    whole = steps // per_epoch
+    epochs = whole if whole >= 1 and whole * per_epoch >= 0.9 * steps else whole + 1
     kept = min(n, max(batch_size, steps * batch_size // epochs))
     return (np.arange(n) if kept == n else np.sort(order[:kept])), epochs
 
@@ -131,6 +139,8 @@ def image_scores(Z_train, y_train, Z_test, y_test, probe_rows: int, seed: int) -
     predicted = knn_predict_many(Z_train, y_train, Z_test, (1, 10))
     scores = {f"knn{k}": float(np.mean(labels == y_test)) for k, labels in predicted.items()}
     rows = np.random.default_rng([seed, 5]).permutation(len(Z_train))[:probe_rows]
+    if len(rows) == len(Z_train):
+        rows = np.arange(len(Z_train))
     unit = lambda Z: Z / np.linalg.norm(Z, axis=1, keepdims=True)  # noqa: E731
     scores["linear"] = linear_probe_accuracy(
         unit(Z_train[rows]), y_train[rows], unit(Z_test), y_test, seed=seed
@@ -144,7 +154,7 @@ def run_images(args) -> list[dict]:
     from contrastkit.models.backbones import ImageBackbone
 
     x_train, y_train, x_test, y_test = load_fashion_mnist(args.quick, args.seed)
-    probe_rows = min(args.probe_rows, len(x_train))
+    probe_rows = min(args.probe_rows or len(x_train), len(x_train))
     rows = []
     torch.manual_seed(args.seed)
     start = time.perf_counter()
@@ -277,52 +287,76 @@ def _budget_cells(b: Budgeted | None) -> str:
     return f"{b.steps} | {seen} ({b.epochs} ep. of {b.rows}) | {took}"
 
 
-def section(image_rows, text_rows, args, wall_s: float, command: str) -> str:
-    out = [BEGIN, "## Self-supervised methods (no labels)", ""]
-    if args.quick:
-        out += ["**Quick run** (tiny budget and data subsets): proves the script runs; the "
-                "figures mean nothing.", ""]  # fmt: skip
-    if image_rows:
-        out += [
-            f"### Fashion-MNIST: the small CNN, {args.minutes:g} min of training per method",
-            "",
-            "Same CNN, batch size, optimiser and wall-clock budget for every method; steps "
-            "from the measured step time, trained as the nearest whole number of epochs (over a "
-            "seeded subset of the rows where that would overshoot). kNN: "
-            "cosine over all training embeddings; linear: logistic regression on "
-            f"{args.probe_rows} training embeddings. Test accuracy.",
-            "",
-            "| encoder | kNN-1 | kNN-10 | linear | steps | images seen | train time |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in image_rows:
-            out.append(f"| {r['name']} | {r['knn1']:.4f} | {r['knn10']:.4f} | {r['linear']:.4f} "
-                       f"| {_budget_cells(r.get('budget'))} |")  # fmt: skip
-        out += ["", target_line(image_rows, args.minutes), ""]
-    if text_rows:
-        out += [
-            "### Text without labels: all-MiniLM-L6-v2",
-            "",
-            f"Fine-tuning runs get {args.text_minutes:g} min each (budgeted as above, batch "
-            f"{args.text_batch_size}); adapter runs follow the default plan. Banking77: kNN-1 of "
-            "test.csv against train.csv (labels only for scoring); STS-B: Spearman of the pairs' "
-            "cosine with their score on test.csv.",
-            "",
-            "| model | trained on | Banking77 kNN-1 | STS-B Spearman | steps | rows seen | train time |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in text_rows:
-            out.append(f"| {r['name']} | {r['data']} | {r['banking_knn1']:.4f} | "
-                       f"{r['stsb_spearman']:.4f} | {_budget_cells(r.get('budget'))} |")  # fmt: skip
-        out.append("")
-    out += [
+def _run_line(args, wall_s: float, command: str) -> list[str]:
+    return [
         f"Machine: {cpu_model()}, {os.cpu_count()} cores, device {args.device}; {_versions()}. "
         f"Run {datetime.date.today().isoformat()} in {wall_s / 60:.1f} min, seed {args.seed}.",
         "",
         f"Command: `{command}`",
-        END,
     ]
-    return "\n".join(out) + "\n"
+
+
+def _quick_note(args) -> list[str]:
+    if not args.quick:
+        return []
+    return ["**Quick run** (tiny budget and data subsets): proves the script runs; the figures "
+            "mean nothing.", ""]  # fmt: skip
+
+
+def image_section(image_rows, args, wall_s: float, command: str) -> str:
+    """The Fashion-MNIST table, its target line and the run it came from."""
+    probe = "all" if args.probe_rows is None else str(args.probe_rows)
+    out = [
+        f"### Fashion-MNIST: the small CNN, {args.minutes:g} min of training per method",
+        "",
+        *_quick_note(args),
+        "Same CNN, batch size, optimiser and wall-clock budget for every method; steps "
+        "from the measured step time, trained in whole epochs (over a seeded subset of the rows "
+        "where all of them would leave more than a tenth of the budget unused). kNN: cosine "
+        f"over all training embeddings; linear: logistic regression on {probe} training "
+        "embeddings. Test accuracy.",
+        "",
+        "| encoder | kNN-1 | kNN-10 | linear | steps | images seen | train time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in image_rows:
+        out.append(f"| {r['name']} | {r['knn1']:.4f} | {r['knn10']:.4f} | {r['linear']:.4f} "
+                   f"| {_budget_cells(r.get('budget'))} |")  # fmt: skip
+    out += ["", target_line(image_rows, args.minutes), ""]
+    return "\n".join(out + _run_line(args, wall_s, command))
+
+
+def text_section(text_rows, args, wall_s: float, command: str) -> str:
+    """The MiniLM table (Banking77 kNN-1, STS-B Spearman) and the run it came from."""
+    out = [
+        "### Text without labels: all-MiniLM-L6-v2",
+        "",
+        *_quick_note(args),
+        f"Fine-tuning runs get {args.text_minutes:g} min each (budgeted as above, batch "
+        f"{args.text_batch_size}); adapter runs follow the default plan. Banking77: kNN-1 of "
+        "test.csv against train.csv (labels only for scoring); STS-B: Spearman of the pairs' "
+        "cosine with their score on test.csv.",
+        "",
+        "| model | trained on | Banking77 kNN-1 | STS-B Spearman | steps | rows seen | train time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in text_rows:
+        out.append(f"| {r['name']} | {r['data']} | {r['banking_knn1']:.4f} | "
+                   f"{r['stsb_spearman']:.4f} | {_budget_cells(r.get('budget'))} |")  # fmt: skip
+    out.append("")
+    return "\n".join(out + _run_line(args, wall_s, command))
+
+
+def updated_document(document: str, images: str | None, text: str | None) -> str:
+    """`document` with the self-supervised section's image and/or text part replaced; a part
+    given as None keeps what the document had. The section is added at the end when absent."""
+    body = TITLE
+    if BEGIN in document and END in document.split(BEGIN, 1)[1]:
+        body = document.split(BEGIN, 1)[1].split(END, 1)[0]
+    for markers, part in ((IMAGES, images), (TEXT, text)):
+        if part is not None:
+            body = replace_section(body, *markers, part)
+    return replace_section(document, BEGIN, END, body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", choices=["images", "text"], help="leave one part out")
     parser.add_argument("--batch-size", type=int, default=256, help="images per batch (256)")
     parser.add_argument("--text-batch-size", type=int, default=64, help="texts per batch (64)")
-    parser.add_argument("--probe-rows", type=int, default=10000, help="linear-probe train rows")
+    parser.add_argument(
+        "--probe-rows", type=int, help="linear-probe train rows (default: all training rows)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
@@ -357,12 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     started = time.perf_counter()
-    image_rows = run_images(args) if args.skip != "images" else []
-    text_rows = run_text(args) if args.skip != "text" else []
-    text = section(image_rows, text_rows, args, time.perf_counter() - started, command)
-    print("\n" + text)
+    images = text = None
+    if args.skip != "images":
+        image_rows = run_images(args)
+        images = image_section(image_rows, args, time.perf_counter() - started, command)
+        print("\n" + images, flush=True)
+    if args.skip != "text":
+        text_started = time.perf_counter()
+        text_rows = run_text(args)
+        text = text_section(text_rows, args, time.perf_counter() - text_started, command)
+        print("\n" + text, flush=True)
     if args.out:
-        write_section(args.out, text, BEGIN, END)
+        document = args.out.read_text() if args.out.exists() else NEW_DOCUMENT
+        args.out.write_text(updated_document(document, images, text))
         print(f"written to {args.out}")
     return 0
 

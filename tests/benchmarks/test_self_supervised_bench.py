@@ -25,15 +25,30 @@ def test_target_is_judged_on_the_best_trained_method_only():
     assert "NOT EVALUATED" in ssl.target_line([BASELINE], 2.5)
 
 
-def test_budget_rows_trains_the_nearest_number_of_epochs():
+def test_budget_rows_fills_the_budget_in_whole_epochs():
     import numpy as np
 
     order = np.random.default_rng(0).permutation(1000)  # 10 steps of 100 an epoch
     rows, epochs = ssl.budget_rows(16, 10, 100, order)  # 1.6 epochs -> 2 epochs of 800 rows
     assert epochs == 2 and len(rows) == 800 and set(rows) == set(order[:800])
-    rows, epochs = ssl.budget_rows(14, 10, 100, order)  # 1.4 epochs -> 1 epoch of every row
-    assert epochs == 1 and len(rows) == 1000
+    rows, epochs = ssl.budget_rows(24, 10, 100, order)  # 2.4: 2 epochs would leave 1/6 unused
+    assert epochs == 3 and len(rows) == 800
+    rows, epochs = ssl.budget_rows(21, 10, 100, order)  # 2.1: 2 epochs use over 90 %
+    assert epochs == 2 and len(rows) == 1000 and list(rows) == list(range(1000))
     rows, epochs = ssl.budget_rows(3, 10, 100, order)  # under an epoch: a subset, once
     assert epochs == 1 and len(rows) == 300 and list(rows) == sorted(order[:300])
     rows, epochs = ssl.budget_rows(0, 10, 100, order)  # never fewer than one batch
     assert epochs == 1 and len(rows) == 100
+
+
+def test_one_part_rewrites_only_its_own_table():
+    doc = "# benchmarks\n\n<!-- other:begin -->\nkept\n<!-- other:end -->\n"
+    both = ssl.updated_document(doc, "images v1", "text v1")
+    assert both.index(ssl.TITLE) < both.index("images v1") < both.index("text v1")
+    assert "kept" in both
+    images_again = ssl.updated_document(both, "images v2", None)
+    assert "images v2" in images_again and "images v1" not in images_again
+    assert "text v1" in images_again and images_again.count(ssl.TITLE) == 1
+    text_again = ssl.updated_document(images_again, None, "text v2")
+    assert "images v2" in text_again and "text v2" in text_again and "text v1" not in text_again
+    assert text_again.count(ssl.BEGIN) == 1 and text_again.count(ssl.IMAGES[0]) == 1
