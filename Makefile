@@ -34,7 +34,7 @@ bench-quality-full: setup
 	$(BIN)/python -m benchmarks.quality --full
 
 bench-ssl: setup
-	$(BIN)/python benchmarks/self_supervised.py --minutes 2.5 --text-minutes 3 --out BENCHMARKS.md
+	$(BIN)/python benchmarks/self_supervised.py --minutes 10 --text-minutes 3 --out BENCHMARKS.md
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

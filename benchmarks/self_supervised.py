@@ -255,17 +255,20 @@ def run_text(args) -> list[dict]:
 TARGET_LINEAR, TARGET_MINUTES = 0.88, 10.0
 
 
-def target_line(image_rows: list[dict], minutes: float) -> str:
-    """Issue 7's target, judged on the trained methods' rows (baselines have no budget)."""
+def target_line(image_rows: list[dict]) -> str:
+    """Issue 7's target, judged on the trained methods' rows (baselines have no budget) and on
+    the time each actually trained (the budget is planned from a measured step time, which
+    a shared machine can make a little short or long)."""
     trained = [r for r in image_rows if r.get("budget") is not None]
     if not trained:
         return "Target (best self-supervised linear probe >= 88 %): NOT EVALUATED (no method ran)."
     best = max(trained, key=lambda r: r["linear"])
+    minutes = best["budget"].fit_s / 60
     met = best["linear"] >= TARGET_LINEAR and minutes <= TARGET_MINUTES
     return (
         f"Target (best self-supervised linear probe >= {100 * TARGET_LINEAR:g} % within "
         f"{TARGET_MINUTES:g} min of CPU training): **{'MET' if met else 'NOT MET'}**: best is "
-        f"{best['name']} at {100 * best['linear']:.2f} % after {minutes:g} min."
+        f"{best['name']} at {100 * best['linear']:.2f} % after {minutes:.1f} min of training."
     )
 
 
@@ -322,7 +325,7 @@ def image_section(image_rows, args, wall_s: float, command: str) -> str:
     for r in image_rows:
         out.append(f"| {r['name']} | {r['knn1']:.4f} | {r['knn10']:.4f} | {r['linear']:.4f} "
                    f"| {_budget_cells(r.get('budget'))} |")  # fmt: skip
-    out += ["", target_line(image_rows, args.minutes), ""]
+    out += ["", target_line(image_rows), ""]
     return "\n".join(out + _run_line(args, wall_s, command))
 
 
