@@ -6,12 +6,12 @@
 Images: Fashion-MNIST (../shared/data/fashion-mnist/fashion-mnist.npz). Each method trains the
 same small CNN from scratch on the training images, labels unused, for the same wall-clock
 budget (--minutes): its step time is measured first (the difference between an 8-step and a
-2-step fit, so set-up cost cancels), then the steps follow from the budget, trained in
-whole epochs over a seeded random subset of the rows where all of them would leave more than a
-tenth of the budget unused. The refined embeddings of all training and test images are then scored: cosine
-kNN (k = 1, 10) over all training embeddings, and a linear probe (logistic regression) fit on
-all training embeddings (--probe-rows to fit on a subset); beside them raw pixels and the
-randomly initialised CNN.
+2-step fit, so set-up cost cancels), then the steps follow from the budget, trained in whole
+epochs (over a seeded random subset of the rows where all of them would leave more than a tenth
+of the budget unused). The refined embeddings of all training and test images are then scored:
+cosine kNN (k = 1, 10) over all training embeddings, and a linear probe (logistic regression)
+fit on all training embeddings (--probe-rows to fit on a subset); beside them raw pixels and
+the randomly initialised CNN.
 
 Text: all-MiniLM-L6-v2 adapted without labels, scored by kNN-1 on Banking77's test.csv (its
 train.csv texts as reference, labels used only for scoring) and by the STS-B test Spearman
