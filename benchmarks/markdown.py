@@ -22,9 +22,13 @@ def replace_section(document: str, begin: str, end: str, body: str, *, top: bool
     return document.rstrip("\n") + "\n\n" + block + "\n"
 
 
+def read_document(out: Path) -> str:
+    """The text of `out`, or a new benchmarks document when the file does not exist yet."""
+    return out.read_text() if out.exists() else NEW_DOCUMENT
+
+
 def write_section(out: Path, section: str, begin: str, end: str, *, top: bool = False) -> None:
     """Write `section` (a text that may start with `begin` and end with `end`) between those
     markers in the file `out`, creating the file when it does not exist."""
     body = section.strip("\n").removeprefix(begin).removesuffix(end)
-    document = out.read_text() if out.exists() else NEW_DOCUMENT
-    out.write_text(replace_section(document, begin, end, body, top=top))
+    out.write_text(replace_section(read_document(out), begin, end, body, top=top))

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run as a script (`python benchmarks/<name>.py`), the repository root is not on the path.
 sys.path.insert(0, str(ROOT))
 from benchmarks.machine import cpu_model  # noqa: E402
-from benchmarks.markdown import NEW_DOCUMENT, replace_section  # noqa: E402
+from benchmarks.markdown import read_document, replace_section  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data"
 BEGIN, END = "<!-- ssl:begin -->", "<!-- ssl:end -->"
@@ -407,8 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         text = text_section(text_rows, args, time.perf_counter() - text_started, command)
         print("\n" + text, flush=True)
     if args.out:
-        document = args.out.read_text() if args.out.exists() else NEW_DOCUMENT
-        args.out.write_text(updated_document(document, images, text))
+        args.out.write_text(updated_document(read_document(args.out), images, text))
         print(f"written to {args.out}")
     return 0
 
