@@ -29,7 +29,7 @@ CLAIM_PAIRS = [
     ("hscl (beta=0, SCL)", "hscl (beta=0.5)"),
     ("hscl (beta=0, SCL)", "hscl (beta=1)"),
     ("hscl (beta=0, SCL)", "hscl (beta=2)"),
-    ("supcon", f"supcon (hardness={HARDNESS:g})"),
+    ("supcon (hardness=0)", f"supcon (hardness={HARDNESS:g})"),
 ]
 CLAIM_SPLITS = ("train_10", "train")
 CLAIM_METRICS = (("knn1_accuracy", "kNN-1", 100), ("linear_accuracy", "linear", 100),

@@ -107,6 +107,22 @@ def test_load_refuses_a_damaged_folder(fitted, tmp_path, damage, message):
     assert isinstance(info.value, UserError)
 
 
+def test_supcon_on_dense_classes_trains_with_the_hardness_tilt(digits):
+    """1200 digits in 10 classes (120 a class): the plan's hardness reaches the loss, so the
+    default run is the explicit hardness=1 run, and not the plain SupCon one."""
+    X, y = digits[0], digits[1]
+
+    def run(**options) -> Refiner:
+        return Refiner(epochs=1, batch_size=128, seed=0, quiet=True, **options).fit(X, y)
+
+    default = run()
+    assert default.plan_.loss_defaults == {"hardness": 1.0}
+    np.testing.assert_array_equal(default.transform(X), run(hardness=1.0).transform(X))
+    plain = run(hardness=0.0)
+    assert plain.plan_.loss_defaults == {}
+    assert np.abs(plain.transform(X) - default.transform(X)).max() > 1e-4
+
+
 def test_same_seed_same_embeddings_other_seed_other_embeddings(digits):
     X, y = digits[0][:300], digits[1][:300]
 

@@ -127,7 +127,7 @@ def refine(
     architecture: str | None = typer.Option(None, help="Image encoder: cnn or resnet18."),
     max_seq_length: int | None = typer.Option(None, help="Token limit per text."),
     temperature: float | None = typer.Option(None, help="Loss temperature."),
-    hardness: float | None = typer.Option(None, help="supcon: tilt towards hard negatives."),
+    hardness: float | None = typer.Option(None, help="supcon: tilt towards hard negatives (unset: 1 for the adapter when classes average >= 100 rows, else 0)."),
     beta: float | None = typer.Option(None, help="hscl/hcl: hard-negative concentration."),
     num_negatives: int | None = typer.Option(None, help="hscl: Q (default n - 2)."),
     margin: float | None = typer.Option(None, help="triplet margin."),

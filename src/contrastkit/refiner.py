@@ -138,7 +138,7 @@ class Refiner:
                 encoder=backbone.encoder,
                 dim=backbone.dim,
                 num_classes=len(classes) if classes else None,
-                options=spec.check_options(cfg.method_options()),
+                options=spec.check_options({**plan.loss_defaults, **cfg.method_options()}),
                 head_dim=cfg.head_dim if _use_head(cfg, mode) else None,
                 gather=dist_info.enabled,
                 augment=self._augment(kind, X),

@@ -121,6 +121,9 @@ def _claim_records():
         recs.append(record("train_10", "adapter", "hscl (beta=0, SCL)", s, 0.80 + 0.01 * s))
         recs.append(record("train_10", "adapter", "hscl (beta=1)", s, 0.86 + 0.01 * s))
         recs.append(record("train_10", "adapter", "supcon", s, 0.84 + 0.01 * s, map_at_r=0.6))
+        recs.append(
+            record("train_10", "adapter", "supcon (hardness=0)", s, 0.835 + 0.01 * s, map_at_r=0.59)
+        )
         recs.append(record("train_10", "adapter", "supcon (hardness=1)", s, 0.80 + 0.01 * s))
         recs.append(record("train_10", "adapter", "ce", s, 0.83, map_at_r=0.4))
     return recs
@@ -130,17 +133,17 @@ def test_claim_rows_and_summary_count_verdicts():
     rows = rep.claim_rows(_claim_records())
     pairs = {(r["base"], r["tilted"]): r for r in rows}
     assert set(pairs) == {("hscl (beta=0, SCL)", "hscl (beta=1)"),
-                          ("supcon", "supcon (hardness=1)")}  # fmt: skip
+                          ("supcon (hardness=0)", "supcon (hardness=1)")}  # fmt: skip
     up = pairs[("hscl (beta=0, SCL)", "hscl (beta=1)")]["cells"]["knn1_accuracy"]
     assert up["diff"] == pytest.approx(6.0) and up["verdict"] == "better"
-    down = pairs[("supcon", "supcon (hardness=1)")]["cells"]["knn1_accuracy"]
-    assert down["diff"] == pytest.approx(-4.0) and down["verdict"] == "worse"
+    down = pairs[("supcon (hardness=0)", "supcon (hardness=1)")]["cells"]["knn1_accuracy"]
+    assert down["diff"] == pytest.approx(-3.5) and down["verdict"] == "worse"
     summary = rep.claim_summary(rows)
-    # kNN-1 and linear move together in the fake data; MAP@R: hscl equal, supcon 0.6 -> 0.5
+    # kNN-1 and linear move together in the fake data; MAP@R: hscl equal, supcon 0.59 -> 0.5
     assert "better by more than the seed spread in 2" in summary
     assert "worse by more than the seed spread in 3" in summary
     table = "\n".join(rep.claim_table(rows))
-    assert "+6.00 (> 1.00)" in table and "-4.00 (> 1.00)" in table
+    assert "+6.00 (> 1.00)" in table and "-3.50 (> 1.00)" in table
 
 
 def test_what_to_use_picks_the_best_method_from_the_numbers():

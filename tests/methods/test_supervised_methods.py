@@ -57,6 +57,19 @@ def test_an_option_of_another_loss_is_refused_with_the_methods_own_options():
     Refiner(method="triplet", margin=0.3, mining="semi_hard")  # accepted
 
 
+def test_a_loss_wrapped_with_keyword_options_takes_every_option(monkeypatch):
+    from contrastkit.methods.supervised import SUPERVISED_LOSSES
+
+    def wrapped(x, labels, **options):
+        return losses.supcon(x, labels, **options)
+
+    monkeypatch.setitem(SUPERVISED_LOSSES, "supcon", wrapped)
+    assert loss_options_for("supcon", {"hardness": 1.0, "views": 1}) == {
+        "hardness": 1.0,
+        "views": 1,
+    }
+
+
 def test_unknown_option_is_a_config_error_naming_it():
     with pytest.raises(ConfigError, match="--temprature"):
         Refiner(method="supcon", temprature=0.1)

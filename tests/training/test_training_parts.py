@@ -120,6 +120,31 @@ def test_user_values_win_over_the_plan():
     assert (plan.epochs, plan.batch_size, plan.lr, plan.m_per_class) == (7, 32, 0.5, 4)
 
 
+@pytest.mark.parametrize(
+    ("rows", "classes", "hardness"),
+    [(10_003, 77, 1.0), (1000, 10, 1.0), (999, 10, 0.0), (770, 77, 0.0), (385, 77, 0.0)],
+)
+def test_supcon_adapter_tilts_towards_hard_negatives_only_when_classes_are_dense(
+    rows, classes, hardness
+):
+    plan = plan_training(RefineConfig(), "text", "adapter", rows, classes)
+    assert plan.loss_defaults == {"hardness": hardness}
+
+
+@pytest.mark.parametrize(
+    ("config", "mode"),
+    [
+        (RefineConfig(hardness=0.0), "adapter"),  # the user's choice, even plain SupCon, wins
+        (RefineConfig(hardness=2.5), "adapter"),
+        (RefineConfig(), "finetune"),  # measured for the adapter only
+        (RefineConfig(method="hscl"), "adapter"),  # hscl has its own beta
+        (RefineConfig(method="triplet"), "adapter"),
+    ],
+)
+def test_no_hardness_default_where_the_user_chose_or_it_was_not_measured(config, mode):
+    assert plan_training(config, "text", mode, 10_003, 77).loss_defaults == {}
+
+
 def test_batch_never_exceeds_the_rows():
     plan = plan_training(RefineConfig(batch_size=512), "vectors", "adapter", 40, 4)
     assert plan.batch_size == 40

@@ -33,11 +33,13 @@ DEFAULT_VIEWS = 1
 
 def loss_options_for(method: str, options: dict) -> dict:
     """The options `method`'s loss takes (and `views`, the recipe's own, for contrastive
-    methods); an option it does not take is a ConfigError."""
+    methods); an option it does not take is a ConfigError. A loss with `**options` takes any."""
     if method == "ce":
         allowed: set[str] = set()
     else:
         params = inspect.signature(SUPERVISED_LOSSES[method]).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return dict(options)  # a loss taking **options (e.g. a wrapper) takes them all
         allowed = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY} - {
             "gather",
             "chunk_size",
