@@ -114,7 +114,13 @@ def main(argv: list[str] | None = None) -> int:
                         default=ROOT / "benchmarks" / "results" / "hardness_default.jsonl")  # fmt: skip
     parser.add_argument("--reuse", action="store_true", help="read back runs already in --jsonl")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS),
+                        help=f"comma-separated, of {', '.join(PROTOCOLS)} (default: all)")  # fmt: skip
     args = parser.parse_args(argv)
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    unknown = sorted(set(protocols) - set(PROTOCOLS))
+    if unknown:
+        parser.error(f"unknown protocol {', '.join(unknown)}; choose from {', '.join(PROTOCOLS)}")
     if not (DATA / "train.csv").is_file():
         print(f"{DATA / 'train.csv'} is missing: this benchmark needs ../shared/data/banking77")
         return 2
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.jsonl.exists():
         args.jsonl.unlink()
     done = {(r["protocol"], r["hardness"], r["seed"]) for r in records}
-    todo = [(p, h) for p in PROTOCOLS for h in HARDNESS if (p, h, args.seed) not in done]
+    todo = [(p, h) for p in protocols for h in HARDNESS if (p, h, args.seed) not in done]
     if todo:
         import pandas as pd
         import torch
