@@ -7,9 +7,9 @@
   capped so that huge data sets still see every row at least once.
 - Learning rates: the usual ones for each kind of network (AdamW).
 - supcon's hard-negative tilt (`hardness`) in adapter mode: 1 when the classes average at
-  least `HARD_NEGATIVES_MIN_ROWS_PER_CLASS` training rows, else 0 (plain SupCon). Hard negatives pay
-  when each class is sampled densely enough that its nearest other-class rows mark a real
-  boundary; with a few rows a class the tilt fits the boundary to a handful of rows. Measured
+  least `HARD_NEGATIVES_MIN_ROWS_PER_CLASS` training rows, else 0 (plain SupCon). Our reading:
+  hard negatives pay when a class is sampled densely enough that its nearest other-class rows
+  mark a real boundary; with a few rows a class the tilt fits the boundary to a handful. Measured
   with the adapter on Banking77's train split alone (test.csv not used), kNN-1 of the tilt
   minus plain supcon: 10 rows a class drawn from train.csv, scored on 20 other rows a class
   (3 draws): -1.45 points; 30 rows: -0.44; 60 rows: +0.11 (+0.89, 0.00, -0.55 by draw: the
