@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from benchmarks.machine import cpu_model
 from benchmarks.markdown import write_section
+from benchmarks.quality_banking77 import DATA, append_record, encode_frozen, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / ".." / "shared" / "data" / "banking77"
 PROTOCOLS = ("fs10", "fs30", "fs60", "cv5")
 HARDNESS = (0.0, 1.0)
 DRAW_SEED, FOLD_SEED, EVAL_ROWS_PER_CLASS = 123, 0, 20
@@ -72,6 +72,8 @@ def run(protocol: str, hardness: float, X: np.ndarray, y: np.ndarray, seed: int)
 
 
 def section(records: list[dict], command: str) -> str:
+    from contrastkit.training.defaults import HARD_NEGATIVES_MIN_ROWS_PER_CLASS
+
     by = {(r["protocol"], r["hardness"]): r for r in records}
     lines = [
         "## The supcon adapter's hardness default: measured on training rows only",
@@ -101,8 +103,9 @@ def section(records: list[dict], command: str) -> str:
         "",
         "The tilt costs points with few rows a class and gains them with many; the crossover is "
         "near 60. The library's plan (`contrastkit.training.defaults`) therefore trains the "
-        "adapter with hardness 1 when the classes average at least 100 training rows, where the "
-        "gain was clear, and plain SupCon below that; a `--hardness` the user gives always wins.",
+        "adapter with hardness 1 when the classes average at least "
+        f"{HARD_NEGATIVES_MIN_ROWS_PER_CLASS} training rows, where the gain was clear, and plain "
+        "SupCon below that; a `--hardness` the user gives always wins.",
     ]
     return "\n".join(lines)
 
@@ -124,29 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     if not (DATA / "train.csv").is_file():
         print(f"{DATA / 'train.csv'} is missing: this benchmark needs ../shared/data/banking77")
         return 2
-    records = []
-    if args.reuse and args.jsonl.is_file():
-        records = [json.loads(line) for line in args.jsonl.read_text().splitlines() if line]
-    elif args.jsonl.exists():
+    records = read_records(args.jsonl) if args.reuse else []
+    if not args.reuse and args.jsonl.exists():
         args.jsonl.unlink()
     done = {(r["protocol"], r["hardness"], r["seed"]) for r in records}
     todo = [(p, h) for p in protocols for h in HARDNESS if (p, h, args.seed) not in done]
     if todo:
         import pandas as pd
-        import torch
 
-        from contrastkit.models.backbones import FrozenTextBase
-
-        frame = pd.read_csv(DATA / "train.csv")
-        X = FrozenTextBase(None, torch.device("cpu")).encode(frame["text"].tolist())
+        frame = pd.read_csv(DATA / "train.csv")  # train.csv alone: test.csv is never read
+        X, _ = encode_frozen(frame["text"].astype(str).tolist())
         y = frame["category"].to_numpy()
         for protocol, hardness in todo:
             record = run(protocol, hardness, X, y, args.seed)
             print(json.dumps(record), flush=True)
             records.append(record)
-            args.jsonl.parent.mkdir(parents=True, exist_ok=True)
-            with args.jsonl.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_record(args.jsonl, record)
     command = "python -m benchmarks.hardness_default --out BENCHMARKS.md"
     write_section(args.out, section(records, command), *MARKERS)
     print(f"written to {args.out}")

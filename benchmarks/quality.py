@@ -144,7 +144,7 @@ def run_fashion(profile: str, out: Path, figures: Path, results_dir: Path, reuse
         print(f"benchmarks.fashion_mnist is not available ({exc}); its section is left as it is")
         return None
     minutes, seeds, claim_seeds = FASHION[profile]
-    saved = results_dir / f"quality_fashion_mnist{'_quick' if profile == 'quick' else ''}.json"
+    saved = fashion_results_path(profile, results_dir)
     wanted = {"budget_minutes": minutes, "seeds": seeds, "quick": profile == "quick"}
     results = None
     if reuse and saved.is_file():
@@ -169,9 +169,13 @@ def run_fashion(profile: str, out: Path, figures: Path, results_dir: Path, reuse
     return dict(results, saved_as=_arg(saved))
 
 
+def fashion_results_path(profile: str, results_dir: Path) -> Path:
+    return results_dir / f"quality_fashion_mnist{'_quick' if profile == 'quick' else ''}.json"
+
+
 def saved_fashion(profile: str, results_dir: Path) -> dict | None:
     """The Fashion-MNIST results an earlier run of this profile saved, or None."""
-    saved = results_dir / f"quality_fashion_mnist{'_quick' if profile == 'quick' else ''}.json"
+    saved = fashion_results_path(profile, results_dir)
     if not saved.is_file():
         return None
     return dict(json.loads(saved.read_text()), saved_as=_arg(saved))
