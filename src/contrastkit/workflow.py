@@ -36,7 +36,12 @@ from contrastkit.training.atomic import (
     write_bytes_atomic,
     write_json_atomic,
 )
-from contrastkit.training.distributed import barrier, init_distributed, resolve_device
+from contrastkit.training.distributed import (
+    barrier,
+    init_distributed,
+    leave_distributed,
+    resolve_device,
+)
 from contrastkit.training.validation import stratified_split
 
 RUN_FILES = (
@@ -253,6 +258,8 @@ def refine(
             _forget_failed_start(run, created)
         raise
     timing["fit_s"] = time.perf_counter() - tick
+    # Training was the last collective work: rank 0 evaluates and writes alone.
+    leave_distributed(dist_info)
     if not dist_info.is_main:
         return RunResult(run, {}, {}, timing, evaluated_on, notes, writer=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ def init_distributed(device: torch.device) -> DistInfo:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        # A process that exits with its group still up can abort in the C++ teardown
+        # ("terminate called without an active exception") and fail the whole torchrun job.
+        atexit.register(_destroy_group)
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return DistInfo(dist.get_rank(), dist.get_world_size())
@@ -39,6 +43,18 @@ def init_distributed(device: torch.device) -> DistInfo:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def leave_distributed(info: DistInfo) -> None:
+    """Every rank waits for the others, then leaves the group: what follows runs on its own."""
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+        _destroy_group()
+
+
+def _destroy_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def resolve_device(name: str) -> torch.device:
