@@ -233,7 +233,7 @@ def test_run_all_skips_what_the_budget_cannot_hold_and_reuses_records(tmp_path, 
     # per step measured, 300 s > what is left
     records, skipped = b77.run_all(specs, None, quick=False, jsonl=jsonl, reuse=False,
                                    encode_s={}, deadline=time.perf_counter() + 200,
-                                   log=lambda _: None)  # fmt: skip
+                                   step_s_prior=1.4, log=lambda _: None)  # fmt: skip
     assert [r["config"] for r in records] == ["supcon"] and len(calls) == 1
     assert skipped[0]["config"] == "ce" and "min left" in skipped[0]["reason"]
     with jsonl.open("a") as f:
