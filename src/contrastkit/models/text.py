@@ -71,7 +71,8 @@ def load_sentence_transformer(path: str, device: str | torch.device = "cpu"):
 # Padded tokens (rows x longest row) one chunk of a training batch may hold; see
 # TextEncoder.forward. On a CPU the cost is the tokens: 512 ran a Banking77 batch of 64
 # 2.2x faster than one padded batch (256: 2.45x, 1024: 2.06x; 1 thread, 2-core AMD EPYC).
-# A GPU runs the padding in parallel and pays per chunk instead: a typical batch stays whole.
+# A GPU runs the padding in parallel and pays per chunk instead, so a typical batch stays
+# whole there (our reading; the GPU side is not measured yet).
 CHUNK_TOKENS = {"cpu": 512, "cuda": 65536}
 
 
