@@ -129,9 +129,9 @@ def render(jsonl: Path) -> str:
         " (10-shot) — see ../shared/design/ANCHORS.md.",
         "",
         "Command (GPU machine): `python benchmarks/finetune_gpu.py run --jsonl"
-        " benchmarks/results/finetune_gpu.jsonl` (its default grid); the CPU row: the same with"
-        " `--grid '[[\"train\", \"supcon\", 0, {}]]'` and `OMP_NUM_THREADS=1`, next to another"
-        " one-thread job on the 2-core machine; table: `python"
+        " benchmarks/results/finetune_gpu.jsonl` (its default grid); the CPU rows: the same with"
+        " `--grid '[[\"train\", \"supcon\", 0, {}]]'` (and train_10 with seeds 0 and 1) and"
+        " `OMP_NUM_THREADS=1`, two runs at a time on the 2-core machine; table: `python"
         " benchmarks/finetune_gpu.py render --jsonl benchmarks/results/finetune_gpu.jsonl"
         " --out BENCHMARKS.md`.",
         END,
