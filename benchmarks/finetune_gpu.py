@@ -55,15 +55,15 @@ def run(grid: list, data: Path, model: str | None, jsonl: Path, scored_on: str =
         frame = pd.read_csv(data / f"{split}.csv")
         return frame["text"].tolist(), frame["category"].to_numpy()
 
-    X_test, y_test = load(scored_on)
+    X_scored, y_scored = load(scored_on)
     for split, method, seed, extra in grid:
         X, y = load(split)
         started = time.time()
         refiner = Refiner(model=model, mode="finetune", method=method, seed=seed, quiet=True,
                           **extra).fit(X, y)  # fmt: skip
         fit_s = time.time() - started
-        labels = encode_labels(y, y_test)
-        A, B = refiner.transform(X), refiner.transform(X_test)
+        labels = encode_labels(y, y_scored)
+        A, B = refiner.transform(X), refiner.transform(X_scored)
         knn1 = float((labels.train[(B @ A.T).argmax(1)] == labels.test).mean())
         scaler = StandardScaler().fit(A)
         probe = LogisticRegression(max_iter=1000).fit(scaler.transform(A), labels.train)
