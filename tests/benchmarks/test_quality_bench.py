@@ -319,18 +319,32 @@ def test_solo_step_seconds_scales_runs_that_shared_the_cores():
 def test_finetune_table_names_each_device_and_leaves_out_tuning_runs(tmp_path):
     from benchmarks import finetune_gpu
 
-    def record(split, knn1, gpu, **extra):
+    now = finetune_gpu.default_epochs("train")
+
+    def record(split, knn1, gpu, epochs=now, **extra):
         return dict(split=split, method="supcon", seed=0, extra={}, knn1=knn1, linear=0.5,
-                    fit_s=1500.0, plan="Plan()", gpu=gpu, **extra)  # fmt: skip
+                    fit_s=1500.0, plan=f"Plan(batch_size=64, epochs={epochs}, lr=3e-05)",
+                    gpu=gpu, **extra)  # fmt: skip
 
     records = [
         record("train", 0.9412, "NVIDIA H200"),
         record("train", 0.9301, "none (CPU)", threads=1, scored_on="test"),
+        record("train", 0.9500, "NVIDIA H200", epochs=now + 3),  # another plan: not judged
         record("train_10", 0.99, "NVIDIA H200", scored_on="valid"),  # tuning: not in the table
     ]
     jsonl = tmp_path / "r.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
     table = finetune_gpu.render(jsonl)
-    assert "| train | supcon | NVIDIA H200 | 1 | 94.12 | 50.00 | 25 min | MET (>= 94 %) |" in table
-    assert "| train | supcon | CPU, 1 thread(s) | 1 | 93.01 | 50.00 | 25 min | NOT MET" in table
+    assert (
+        f"| train | supcon | {now} | NVIDIA H200 | 1 | 94.12 | 50.00 | 25 min | MET (>= 94 %) |"
+        in table
+    )
+    assert (
+        f"| train | supcon | {now} | CPU, 1 thread(s) | 1 | 93.01 | 50.00 | 25 min | NOT MET"
+        in table
+    )
+    assert (
+        f"| train | supcon | {now + 3} | NVIDIA H200 | 1 | 95.00 | 50.00 | 25 min | other plan |"
+        in table
+    )
     assert "99.00" not in table and "| train_10 |" not in table

@@ -114,6 +114,13 @@ def test_planned_hyperparameters_fit_the_data(kind, mode, rows, classes):
     assert plan.lr > 0 and plan.head_lr > 0
 
 
+@pytest.mark.parametrize(("rows", "epochs"), [(10_003, 10), (5_000, 19), (770, 40), (20, 40)])
+def test_text_finetune_epochs_come_from_the_step_budget_up_to_the_cap(rows, epochs):
+    plan = plan_training(RefineConfig(), "text", "finetune", rows, 77 if rows > 77 else 4)
+    assert plan.epochs == epochs  # 10-shot Banking77 (770 rows) is capped: 520 of 1500 steps
+    assert math.ceil(rows / plan.batch_size) * plan.epochs <= 1500 + math.ceil(rows / 64)
+
+
 def test_user_values_win_over_the_plan():
     config = RefineConfig(epochs=7, batch_size=32, lr=0.5, m_per_class=4)
     plan = plan_training(config, "vectors", "adapter", 1000, 10)
