@@ -94,6 +94,10 @@ def _epochs(record: dict) -> str:
     return found.group(1) if found else "?"
 
 
+def _as_int(epochs: str) -> int:
+    return int(epochs) if epochs.isdigit() else -1
+
+
 def default_epochs(split: str) -> int:
     """Epochs the library's current plan gives a Banking77 split (77 classes) in finetune mode."""
     from contrastkit.training.config import RefineConfig
@@ -118,7 +122,10 @@ def render(jsonl: Path) -> str:
         groups.setdefault(key, []).append(r)
     rows = ["| train split | method | epochs | device | seeds | kNN-1 % | linear probe % | fit time"
             " | target |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for (split, method, extra, epochs, device), runs in sorted(groups.items()):
+    ordered = sorted(
+        groups.items(), key=lambda item: (*item[0][:3], _as_int(item[0][3]), item[0][4])
+    )
+    for (split, method, extra, epochs, device), runs in ordered:
         knn = [r["knn1"] for r in runs]
         lin = [r["linear"] for r in runs]
         target = TARGETS.get(split) if method == "supcon" and extra == "{}" else None
@@ -150,8 +157,10 @@ def render(jsonl: Path) -> str:
         "",
         "Command (GPU machine): `python benchmarks/finetune_gpu.py run --jsonl"
         " benchmarks/results/finetune_gpu.jsonl` (its default grid); the CPU rows: the same with"
-        " `--grid '[[\"train\", \"supcon\", 0, {}]]'` (and train_10 with seeds 0 and 1) and"
-        " `OMP_NUM_THREADS=1`, two runs at a time on the 2-core machine; table: `python"
+        " `--grid '[[\"train\", \"supcon\", 0, {}]]'` (and train_10 with seeds 0, 1 and 2; the"
+        " 116-epoch rows ran with the text cap raised to 200 in `training/defaults.py`, the same"
+        " plan as `{\"epochs\": 116}` in the grid) and `OMP_NUM_THREADS=1`, two runs at a time on"
+        " the 2-core machine; table: `python"
         " benchmarks/finetune_gpu.py render --jsonl benchmarks/results/finetune_gpu.jsonl"
         " --out BENCHMARKS.md`.",
         END,
