@@ -3,16 +3,16 @@
 - Batches: large for the adapter (cheap rows, contrastive losses like many negatives),
   64 texts when the transformer itself trains (memory and time on a CPU), 256 images.
 - Rows per class in a batch (m): enough positives per anchor without crowding out classes.
-- Epochs: a budget of optimiser steps, so small data sets get more passes than large ones,
-  at least a few epochs so that huge data sets still see every row, and at most a cap so that
+- Epochs: a budget of optimiser steps, so small data sets get more passes than large ones, at
+  least a few epochs so that huge data sets still see every row, and at most a cap so that
   fine-tuning a small text set stays short. The text cap (40 epochs) binds for Banking77's
-  10-shot split (770 rows, 13 steps an epoch: 520 steps of the 1500). The whole budget (116 epochs) was tried there, kNN-1 / linear probe %, seeds 0 and 1:
-  on valid.csv 86.49 / 87.73 and 86.95 / 87.73 against 85.97 / 87.21 and 86.36 / 87.79 with the
-  cap (80 epochs: 86.49 / 87.60, 87.01 / 88.18); on test.csv 86.88 / 87.24 and 87.79 / 87.18
-  against 87.31 / 87.47 and 87.47 / 87.17. The valid gain did not carry to the test split (and
-  the capped seed 0, rerun with batches in length chunks, same maths and other rounding, scored
-  86.56 / 87.08 on valid: the gain is within the noise), and the capped run takes a third of
-  the time, so the cap stays.
+  10-shot split (770 rows, 13 steps an epoch: 520 steps of the 1500). The whole budget (116
+  epochs) was tried there, kNN-1 / linear probe %, seeds 0 and 1: on valid.csv 86.49 / 87.73 and
+  86.95 / 87.73 against 85.97 / 87.21 and 86.36 / 87.79 with the cap (80 epochs: 86.49 / 87.60,
+  87.01 / 88.18); on test.csv 86.88 / 87.24 and 87.79 / 87.18 against 87.31 / 87.47 and 87.47 /
+  87.17. The valid gain did not carry to the test split (and the capped seed 0, rerun with
+  batches in length chunks, same maths and other rounding, scored 86.56 / 87.08 on valid: the
+  gain is within the noise), and the capped run takes a third of the time, so the cap stays.
 - Learning rates: the usual ones for each kind of network (AdamW).
 - supcon's hard-negative tilt (`hardness`) in adapter mode: 1 when the classes average at
   least `HARD_NEGATIVES_MIN_ROWS_PER_CLASS` training rows, else 0 (plain SupCon). Our reading:
