@@ -47,11 +47,11 @@ SPLIT_ROWS = {"train": 10_003, "train_10": 770, "train_5": 385}  # rows of each 
 def run(grid: list, data: Path, model: str | None, jsonl: Path, scored_on: str = "test") -> None:
     import pandas as pd
     import torch
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
 
     from contrastkit import Refiner
     from contrastkit.data import encode_labels
+    from contrastkit.evaluation import knn_predict
+    from contrastkit.evaluation.metrics import linear_probe_accuracy
 
     def load(split: str):
         frame = pd.read_csv(data / f"{split}.csv")
@@ -66,10 +66,8 @@ def run(grid: list, data: Path, model: str | None, jsonl: Path, scored_on: str =
         fit_s = time.time() - started
         labels = encode_labels(y, y_scored)
         A, B = refiner.transform(X), refiner.transform(X_scored)
-        knn1 = float((labels.train[(B @ A.T).argmax(1)] == labels.test).mean())
-        scaler = StandardScaler().fit(A)
-        probe = LogisticRegression(max_iter=1000).fit(scaler.transform(A), labels.train)
-        linear = float(probe.score(scaler.transform(B), labels.test))
+        knn1 = float((knn_predict(A, labels.train, B, k=1) == labels.test).mean())
+        linear = linear_probe_accuracy(A, labels.train, B, labels.test)
         gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none (CPU)"
         record = dict(split=split, method=method, seed=seed, extra=extra, knn1=knn1,
                       linear=linear, fit_s=fit_s, plan=str(refiner.plan_), gpu=gpu,
@@ -89,13 +87,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
 
 
-def _epochs(record: dict) -> str:
+def _epochs(record: dict) -> int:
+    """The epochs of the run's plan; -1 for a record whose plan does not say."""
     found = re.search(r"epochs=(\d+)", record.get("plan", ""))
-    return found.group(1) if found else "?"
-
-
-def _as_int(epochs: str) -> int:
-    return int(epochs) if epochs.isdigit() else -1
+    return int(found.group(1)) if found else -1
 
 
 def default_epochs(split: str) -> int:
@@ -122,22 +117,20 @@ def render(jsonl: Path) -> str:
         groups.setdefault(key, []).append(r)
     rows = ["| train split | method | epochs | device | seeds | kNN-1 % | linear probe % | fit time"
             " | target |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    ordered = sorted(
-        groups.items(), key=lambda item: (*item[0][:3], _as_int(item[0][3]), item[0][4])
-    )
-    for (split, method, extra, epochs, device), runs in ordered:
+    for (split, method, extra, epochs, device), runs in sorted(groups.items()):
         knn = [r["knn1"] for r in runs]
         lin = [r["linear"] for r in runs]
         target = TARGETS.get(split) if method == "supcon" and extra == "{}" else None
         verdict = "-"
-        if target is not None and epochs != str(default_epochs(split)):
+        if target is not None and epochs != default_epochs(split):
             verdict = "other plan"
         elif target is not None:
             best = max(statistics.mean(knn), statistics.mean(lin))
             verdict = f"{'MET' if best >= target else 'NOT MET'} (>= {100 * target:.0f} %)"
         name = method + ("" if extra == "{}" else f" {extra}")
         fit = statistics.median(r["fit_s"] for r in runs)
-        rows.append(f"| {split} | {name} | {epochs} | {device} | {len(runs)} | {_mean_std(knn)} | "
+        shown = epochs if epochs >= 0 else "?"
+        rows.append(f"| {split} | {name} | {shown} | {device} | {len(runs)} | {_mean_std(knn)} | "
                     f"{_mean_std(lin)} | {_duration(fit)} | {verdict} |")  # fmt: skip
     return "\n".join([
         BEGIN,
