@@ -150,7 +150,7 @@ def render(jsonl: Path) -> str:
         "",
         "Command (GPU machine): `python benchmarks/finetune_gpu.py run --jsonl"
         " benchmarks/results/finetune_gpu.jsonl` (its default grid); the CPU rows: the same with"
-        " `--grid '[[\"train\", \"supcon\", 0, {}]]'` (and train_10 with seeds 0, 1 and 2; the"
+        " `--grid '[[\"train\", \"supcon\", 0, {}]]'` (seeds 0 and 1; train_10 with 0, 1 and 2; the"
         " 116-epoch rows ran with the text cap raised to 200 in `training/defaults.py`, the same"
         " plan as `{\"epochs\": 116}` in the grid) and `OMP_NUM_THREADS=1`, two runs at a time on"
         " the 2-core machine; table: `python"
