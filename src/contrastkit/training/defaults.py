@@ -3,6 +3,8 @@
 - Batches: large for the adapter (cheap rows, contrastive losses like many negatives),
   64 texts when the transformer itself trains (memory and time on a CPU), 256 images.
 - Rows per class in a batch (m): enough positives per anchor without crowding out classes.
+  Fine-tuning on Banking77's 10-shot split, seed 0, valid.csv kNN-1 / linear %: m = 2, 5 (the
+  default there), 10 gave 86.30 / 87.53, 86.56 / 87.08, 86.17 / 87.08: flat.
 - Epochs: a budget of optimiser steps, so small data sets get more passes than large ones, at
   least a few epochs so that huge data sets still see every row, and at most a cap so that
   fine-tuning a small text set stays short. The text cap (40 epochs) binds for Banking77's
