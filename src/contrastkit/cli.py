@@ -116,7 +116,7 @@ def refine(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
     quiet: bool | None = typer.Option(None, "--quiet", help="No progress bars."),
     device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
-    lr: float | None = typer.Option(None, help="Learning rate (AdamW)."),
+    lr: float | None = typer.Option(None, help="Learning rate (AdamW) of the encoder and the head alike; unset, the plan gives each its own (finetuning text: 3e-5 and 1e-3)."),
     weight_decay: float | None = typer.Option(None, help="AdamW weight decay."),
     warmup: float | None = typer.Option(None, help="Fraction of steps for the linear warm-up."),
     m_per_class: int | None = typer.Option(None, help="Rows per class in each batch."),
