@@ -41,7 +41,7 @@ from benchmarks.self_supervised import (
     load_fashion_mnist,
 )
 
-from contrastkit.methods.supervised import DEFAULT_VIEWS
+from contrastkit.config.defaults import DEFAULT_VIEWS
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- fashion-mnist:begin -->", "<!-- fashion-mnist:end -->"
@@ -77,8 +77,8 @@ CLAIMS = [
 
 def default_batch_size(method: str, n_rows: int) -> int:
     """The batch size the library's plan picks for `method` on n_rows labelled images."""
-    from contrastkit.training.config import make_config
-    from contrastkit.training.defaults import plan_training
+    from contrastkit.config.defaults import plan_training
+    from contrastkit.config.refine_config import make_config
 
     return plan_training(make_config(method=method), "images", "finetune", n_rows, 10).batch_size
 

@@ -95,8 +95,8 @@ def _epochs(record: dict) -> int:
 
 def default_epochs(split: str) -> int:
     """Epochs the library's current plan gives a Banking77 split (77 classes) in finetune mode."""
-    from contrastkit.training.config import RefineConfig
-    from contrastkit.training.defaults import plan_training
+    from contrastkit.config.defaults import plan_training
+    from contrastkit.config.refine_config import RefineConfig
 
     return plan_training(RefineConfig(), "text", "finetune", SPLIT_ROWS[split], 77).epochs
 
@@ -141,7 +141,7 @@ def render(jsonl: Path) -> str:
         " test.csv (3080 rows). Mean ± std over seeds where there are several; fit time is the"
         " median. A row whose epochs differ from what the plan gives that split ran another"
         " plan and is not judged against the target (train_10 with 116 epochs: the whole step"
-        " budget, tried and not adopted, see `contrastkit.training.defaults`).",
+        " budget, tried and not adopted, see `contrastkit.config.defaults`).",
         "",
         *rows,
         "",

@@ -57,7 +57,7 @@ def run(protocol: str, hardness: float, X: np.ndarray, y: np.ndarray, seed: int)
     import torch
 
     from contrastkit import Refiner
-    from contrastkit.training.validation import knn_score
+    from contrastkit.evaluation import knn_score
 
     scores = []
     for train, held_out in folds(protocol, X, y):
@@ -72,7 +72,7 @@ def run(protocol: str, hardness: float, X: np.ndarray, y: np.ndarray, seed: int)
 
 
 def section(records: list[dict], command: str) -> str:
-    from contrastkit.training.defaults import HARD_NEGATIVES_MIN_ROWS_PER_CLASS
+    from contrastkit.config.defaults import HARD_NEGATIVES_MIN_ROWS_PER_CLASS
 
     by = {(r["protocol"], r["hardness"]): r for r in records}
     lines = [
@@ -102,7 +102,7 @@ def section(records: list[dict], command: str) -> str:
     lines += [
         "",
         "The tilt costs points with few rows a class and gains them with many; the crossover is "
-        "near 60. The library's plan (`contrastkit.training.defaults`) therefore trains the "
+        "near 60. The library's plan (`contrastkit.config.defaults`) therefore trains the "
         "adapter with hardness 1 when the classes average at least "
         f"{HARD_NEGATIVES_MIN_ROWS_PER_CLASS} training rows, where the gain was clear, and plain "
         "SupCon below that; a `--hardness` the user gives always wins.",

@@ -42,7 +42,7 @@ from benchmarks.markdown import write_section
 
 from benchmarks import quality_banking77 as b77
 from benchmarks import quality_report as rep
-from contrastkit.training.defaults import HARD_NEGATIVES_MIN_ROWS_PER_CLASS
+from contrastkit.config.defaults import HARD_NEGATIVES_MIN_ROWS_PER_CLASS
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = {name: (f"<!-- {name}:begin -->", f"<!-- {name}:end -->")

@@ -435,8 +435,8 @@ def _run_in_parallel(specs, data, quick, encode_s, workers):
 
 def steps_of(spec: RunSpec, data: dict[str, Split]) -> int:
     """Optimiser steps the library's default plan gives `spec` on its split."""
-    from contrastkit.training.config import make_config
-    from contrastkit.training.defaults import plan_training
+    from contrastkit.config.defaults import plan_training
+    from contrastkit.config.refine_config import make_config
 
     method, options = CONFIGS[spec.config]
     labels = data[spec.split].labels

@@ -200,7 +200,7 @@ def load_text(quick: bool, seed: int):
 
 def text_scores(embed, b_train, b_test, s_test) -> dict:
     from contrastkit.evaluation import knn_predict
-    from contrastkit.evaluation.test_only import pair_scores
+    from contrastkit.evaluation.pairs import pair_scores
 
     predicted = knn_predict(embed(b_train["text"].tolist()), b_train["category"].to_numpy(),
                             embed(b_test["text"].tolist()), k=1)  # fmt: skip

@@ -182,7 +182,7 @@ def test_an_unknown_config_key_is_a_clean_error(data, tmp_path):
     config.write_text("epocs: 2\n")
     result = invoke("refine", "--train", data["train"], "--config", config, "--out", tmp_path / "r")
     assert result.exit_code == 2
-    assert "--epocs" in result.output and "Traceback" not in result.output
+    assert "bad.yaml, key 'epocs'" in result.output and "Traceback" not in result.output
 
 
 def test_a_missing_training_file_is_a_clean_error(tmp_path):

@@ -11,9 +11,9 @@ import torch
 
 from contrastkit import Refiner, evaluate
 from contrastkit.errors import ConfigError, DataError, UserError
+from contrastkit.evaluation import knn_score
 from contrastkit.models.manifest import ModelFolderError
 from contrastkit.training.trainer import Trainer
-from contrastkit.training.validation import knn_score
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +116,10 @@ def test_supcon_on_dense_classes_trains_with_the_hardness_tilt(digits):
         return Refiner(epochs=1, batch_size=128, seed=0, quiet=True, **options).fit(X, y)
 
     default = run()
-    assert default.plan_.loss_defaults == {"hardness": 1.0}
+    assert default.plan_.option_defaults == {"hardness": 1.0}
     np.testing.assert_array_equal(default.transform(X), run(hardness=1.0).transform(X))
     plain = run(hardness=0.0)
-    assert plain.plan_.loss_defaults == {}
+    assert plain.plan_.option_defaults == {}
     assert np.abs(plain.transform(X) - default.transform(X)).max() > 1e-4
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contrastkit.workflow import RunResult, refine
+from contrastkit.run import RunResult, refine_run
 
 
 def write_digits(path: Path, seed: int = 0) -> Path:
@@ -26,6 +26,6 @@ def write_digits(path: Path, seed: int = 0) -> Path:
 def run_demo(out_dir: str | Path, quiet: bool = False) -> RunResult:
     out_dir = Path(out_dir)
     data = write_digits(out_dir / "data" / "digits.npz")
-    return refine(
+    return refine_run(
         str(data), out_dir / "run", options={"method": "supcon", "quiet": quiet}, overwrite=True
     )

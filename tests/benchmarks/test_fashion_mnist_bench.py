@@ -15,7 +15,7 @@ DATA = ROOT / ".." / "shared" / "data" / "fashion-mnist" / "fashion-mnist.npz"
 sys.path.insert(0, str(ROOT))
 
 fm = pytest.importorskip("benchmarks.fashion_mnist")
-DEFAULT_VIEWS = pytest.importorskip("contrastkit.methods.supervised").DEFAULT_VIEWS
+DEFAULT_VIEWS = pytest.importorskip("contrastkit.config.defaults").DEFAULT_VIEWS
 
 
 def _run(name: str, seed: int, knn1: float, minutes: float = 3.0, fit_s: float = 170.0) -> dict:

@@ -283,7 +283,7 @@ def test_nan_rows_are_named():
 def test_missing_labels_are_named():
     rng = np.random.default_rng(0)
     labels = np.array(["a", None, "b", "a"], dtype=object)
-    with pytest.raises(ValueError, match=r"test_y has missing labels .* rows 1"):
+    with pytest.raises(ValueError, match=r"test_y: missing labels .* row 1"):
         evaluate(rng.normal(size=(6, 3)), [0, 1, 0, 1, 0, 1], rng.normal(size=(4, 3)), labels)
 
 

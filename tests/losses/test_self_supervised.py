@@ -20,7 +20,7 @@ from ss_references import (
 )
 
 from contrastkit.losses import NoValidAnchorsWarning, clip, dcl, hcl, info_nce, nt_xent
-from contrastkit.losses.self_supervised import hcl_terms, info_nce_terms
+from contrastkit.losses.self_supervised import dense_hcl_terms, dense_info_nce_terms
 
 # ---------------------------------------------------------------------------- values and gradients
 
@@ -107,7 +107,7 @@ def test_hcl_terms_on_the_floor_are_the_floor():
     binds = floor_binds(z1, z2, 0.2, 0.5, 1.0)
     z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
     partner = torch.cat([torch.arange(7) + 7, torch.arange(7)])
-    terms = hcl_terms(z, partner, torch.arange(14), 0.2, 0.5, 1.0)
+    terms = dense_hcl_terms(z, partner, torch.arange(14), 0.2, 0.5, 1.0)
     pos_logit = (z * z[partner]).sum(dim=1) / 0.2
     on_floor = torch.nn.functional.softplus(math.log(12) - 1 / 0.2 - pos_logit)
     torch.testing.assert_close(terms[binds], on_floor[binds])
@@ -222,14 +222,14 @@ def test_clip_temperature_can_be_a_learnable_tensor():
 def test_hcl_terms_for_a_subset_of_anchors_equal_the_full_terms():
     z = torch.nn.functional.normalize(draw(10, 4, seed=27), dim=1)
     partner = torch.cat([torch.arange(5) + 5, torch.arange(5)])
-    full = hcl_terms(z, partner, torch.arange(10), 0.5, 0.1, 1.0)
+    full = dense_hcl_terms(z, partner, torch.arange(10), 0.5, 0.1, 1.0)
     anchors = torch.tensor([7, 2, 3])
     exact = {"rtol": 1e-12, "atol": 0.0}
     torch.testing.assert_close(
-        hcl_terms(z, partner, anchors, 0.5, 0.1, 1.0), full[anchors], **exact
+        dense_hcl_terms(z, partner, anchors, 0.5, 0.1, 1.0), full[anchors], **exact
     )
     # one partner entry per anchor is accepted too
-    by_anchor = hcl_terms(z, partner[anchors], anchors, 0.5, 0.1, 1.0)
+    by_anchor = dense_hcl_terms(z, partner[anchors], anchors, 0.5, 0.1, 1.0)
     torch.testing.assert_close(by_anchor, full[anchors], **exact)
     assert torch.allclose(full.mean(), hcl_formula(z[:5], z[5:], 0.5, 0.1, 1.0))
 
@@ -239,7 +239,7 @@ def test_info_nce_terms_match_cross_entropy_per_row():
     keys = torch.nn.functional.normalize(draw(6, 3, seed=29), dim=1)
     queue = torch.nn.functional.normalize(draw(2, 3, seed=30), dim=1)
     positive = torch.tensor([5, 0, 2, 3])
-    terms = info_nce_terms(q, keys, positive, queue, 0.5, True)
+    terms = dense_info_nce_terms(q, keys, positive, queue, 0.5, True)
     logits = torch.cat([q @ keys.T, q @ queue.T], dim=1) / 0.5
     expected = torch.nn.functional.cross_entropy(logits, positive, reduction="none")
     torch.testing.assert_close(terms, expected)

@@ -18,10 +18,10 @@ from torch import Tensor
 from contrastkit.losses._tiles import fixed_shift_ok
 from contrastkit.losses.streaming import (
     default_chunk_size,
-    hcl_terms,
-    hscl_terms,
-    info_nce_terms,
-    supcon_terms,
+    streamed_hcl_terms,
+    streamed_hscl_terms,
+    streamed_info_nce_terms,
+    streamed_supcon_terms,
     use_streaming,
 )
 
@@ -174,7 +174,7 @@ def test_supcon_terms_match_reference(n, pattern, hardness, generator):
         expected_valid = ref_supcon(F.normalize(x, dim=1), y, anchors, 0.3, hardness)[1]
 
         def stream(x, chunk, anchors=anchors, expected_valid=expected_valid):
-            loss, valid = supcon_terms(
+            loss, valid = streamed_supcon_terms(
                 F.normalize(x, dim=1), y, anchors, 0.3, hardness, chunk_size=chunk
             )
             assert valid.tolist() == expected_valid.tolist()
@@ -189,7 +189,9 @@ def test_supcon_terms_match_reference(n, pattern, hardness, generator):
 def test_supcon_invalid_anchors_are_zero_with_zero_gradient(generator):
     x = _unit(6, 4, generator).requires_grad_(True)
     y = torch.tensor([0, 1, 2, 3, 4, 4])
-    loss, valid = supcon_terms(F.normalize(x, dim=1), y, torch.arange(6), 0.1, 0.5, chunk_size=4)
+    loss, valid = streamed_supcon_terms(
+        F.normalize(x, dim=1), y, torch.arange(6), 0.1, 0.5, chunk_size=4
+    )
     assert valid.tolist() == [False] * 4 + [True] * 2
     assert loss[:4].eq(0).all()
     (grad,) = torch.autograd.grad(loss[:4].sum(), x)
@@ -209,7 +211,7 @@ def test_hscl_terms_match_reference(n, pattern, beta, generator):
 
         def stream(x, chunk, anchors=anchors, q=q, expected=expected):
             z = F.normalize(x, dim=1)
-            sums, counts = hscl_terms(z, y, anchors, 0.5, beta, q, chunk_size=chunk)
+            sums, counts = streamed_hscl_terms(z, y, anchors, 0.5, beta, q, chunk_size=chunk)
             assert counts.tolist() == expected.tolist()
             return sums
 
@@ -239,7 +241,7 @@ def test_hcl_terms_match_reference(b, tau_plus, beta, generator):
 
         def stream(x, chunk, anchors=anchors):
             z = F.normalize(x, dim=1)
-            return hcl_terms(z, partner, anchors, 0.5, tau_plus, beta, chunk_size=chunk)
+            return streamed_hcl_terms(z, partner, anchors, 0.5, tau_plus, beta, chunk_size=chunk)
 
         def ref(x, anchors=anchors):
             return ref_hcl(F.normalize(x, dim=1), partner, anchors, 0.5, tau_plus, beta)
@@ -256,7 +258,9 @@ def test_hcl_clamp_branch_matches_reference(generator):
     anchors = torch.arange(2 * b)
 
     def stream(x):
-        return hcl_terms(F.normalize(x, dim=1), partner, anchors, 0.2, 0.5, 1.0, chunk_size=5)
+        return streamed_hcl_terms(
+            F.normalize(x, dim=1), partner, anchors, 0.2, 0.5, 1.0, chunk_size=5
+        )
 
     def ref(x):
         return ref_hcl(F.normalize(x, dim=1), partner, anchors, 0.2, 0.5, 1.0)
@@ -267,7 +271,9 @@ def test_hcl_clamp_branch_matches_reference(generator):
 def test_hcl_without_negatives_is_finite_zero(generator):
     x, partner = _two_views(1, generator)
     x.requires_grad_(True)
-    out = hcl_terms(F.normalize(x, dim=1), partner, torch.arange(2), 0.5, 0.1, 1.0, chunk_size=1)
+    out = streamed_hcl_terms(
+        F.normalize(x, dim=1), partner, torch.arange(2), 0.5, 0.1, 1.0, chunk_size=1
+    )
     assert out.eq(0).all()
     (grad,) = torch.autograd.grad(out.sum(), x)
     assert torch.isfinite(grad).all()
@@ -290,7 +296,7 @@ def test_info_nce_terms_match_reference(m, n, queue, in_batch, generator):
     def stream(q, k, *neg, chunk):
         negatives = F.normalize(neg[0], dim=1) if neg else None
         q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
-        return info_nce_terms(q, k, positive, negatives, 0.2, in_batch, chunk_size=chunk)
+        return streamed_info_nce_terms(q, k, positive, negatives, 0.2, in_batch, chunk_size=chunk)
 
     def ref(q, k, *neg):
         negatives = F.normalize(neg[0], dim=1) if neg else None
@@ -319,11 +325,11 @@ def test_learnable_temperature_gets_its_gradient(generator):
     qn, kn, zn = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(z, dim=1)
     cases = [
         (
-            lambda t: info_nce_terms(qn, kn, positive, None, t, True, chunk_size=7),
+            lambda t: streamed_info_nce_terms(qn, kn, positive, None, t, True, chunk_size=7),
             lambda t: ref_info_nce(qn, kn, positive, None, t, True),
         ),
         (
-            lambda t: hcl_terms(zn, partner, torch.arange(20), t, 0.1, 0.5, chunk_size=7),
+            lambda t: streamed_hcl_terms(zn, partner, torch.arange(20), t, 0.1, 0.5, chunk_size=7),
             lambda t: ref_hcl(zn, partner, torch.arange(20), t, 0.1, 0.5),
         ),
     ]
@@ -345,7 +351,7 @@ def test_small_temperature_uses_the_online_path_and_stays_exact(generator):
     for t, h in [(0.002, 0.0), (0.002, 0.5)]:
 
         def stream(x, t=t, h=h):
-            return supcon_terms(F.normalize(x, dim=1), y, anchors, t, h, chunk_size=9)[0]
+            return streamed_supcon_terms(F.normalize(x, dim=1), y, anchors, t, h, chunk_size=9)[0]
 
         def ref(x, t=t, h=h):
             return ref_supcon(F.normalize(x, dim=1), y, anchors, t, h)[0]
@@ -358,7 +364,7 @@ def test_antipodal_rows_with_small_temperature_are_finite_in_float32():
     x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]], requires_grad=True)
     y = torch.tensor([0, 0, 1, 1])
     z = F.normalize(x, dim=1)
-    loss, valid = supcon_terms(z, y, torch.arange(4), 0.01, 0.0, chunk_size=3)
+    loss, valid = streamed_supcon_terms(z, y, torch.arange(4), 0.01, 0.0, chunk_size=3)
     expected = ref_supcon(z.double(), y, torch.arange(4), 0.01, 0.0)[0].float()
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-4)
     (grad,) = torch.autograd.grad(loss.sum(), x)
@@ -370,11 +376,11 @@ def test_half_inputs_are_computed_in_float32(dtype, generator):
     x = _unit(50, 8, generator).to(dtype)
     y = _labels("mixed", 50, generator)
     z = F.normalize(x.float(), dim=1).to(dtype)
-    loss, _ = supcon_terms(z, y, torch.arange(50), 0.1, 0.5, chunk_size=16)
+    loss, _ = streamed_supcon_terms(z, y, torch.arange(50), 0.1, 0.5, chunk_size=16)
     assert loss.dtype == torch.float32
     expected = ref_supcon(z.double(), y, torch.arange(50), 0.1, 0.5)[0]
     torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=1e-5)
-    sums, _ = hscl_terms(z, y, torch.arange(50), 0.1, 1.0, 48, chunk_size=16)
+    sums, _ = streamed_hscl_terms(z, y, torch.arange(50), 0.1, 1.0, 48, chunk_size=16)
     torch.testing.assert_close(
         sums.double(),
         ref_hscl(z.double(), y, torch.arange(50), 0.1, 1.0, 48)[0],
@@ -386,7 +392,7 @@ def test_half_inputs_are_computed_in_float32(dtype, generator):
 def test_float32_matches_float64_reference(generator):
     x, y = _unit(300, 16, generator), _labels("mixed", 300, generator)
     z64 = F.normalize(x, dim=1)
-    loss, _ = supcon_terms(z64.float(), y, torch.arange(300), 0.07, 0.0, chunk_size=128)
+    loss, _ = streamed_supcon_terms(z64.float(), y, torch.arange(300), 0.07, 0.0, chunk_size=128)
     torch.testing.assert_close(
         loss.double(), ref_supcon(z64, y, torch.arange(300), 0.07, 0.0)[0], rtol=1e-5, atol=1e-5
     )
@@ -405,8 +411,11 @@ def test_backward_holds_no_square_matrix(generator):
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         z = F.normalize(x, dim=1)
-        loss = supcon_terms(z, y, torch.arange(n), 0.1, 0.5, chunk_size=128)[0].sum()
-        loss = loss + hscl_terms(z, y, torch.arange(n), 0.5, 1.0, n - 2, chunk_size=128)[0].sum()
+        loss = streamed_supcon_terms(z, y, torch.arange(n), 0.1, 0.5, chunk_size=128)[0].sum()
+        loss = (
+            loss
+            + streamed_hscl_terms(z, y, torch.arange(n), 0.5, 1.0, n - 2, chunk_size=128)[0].sum()
+        )
     assert max(sizes) <= n * (d + 2)
     loss.backward()
     assert torch.isfinite(x.grad).all()
@@ -427,15 +436,19 @@ def test_dispatch_policy():
 def test_bad_chunk_size_is_a_value_error(bad, generator):
     x = F.normalize(_unit(4, 3, generator), dim=1)
     with pytest.raises(ValueError, match="chunk_size"):
-        supcon_terms(x, torch.tensor([0, 0, 1, 1]), torch.arange(4), 0.1, 0.0, chunk_size=bad)
+        streamed_supcon_terms(
+            x, torch.tensor([0, 0, 1, 1]), torch.arange(4), 0.1, 0.0, chunk_size=bad
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 def test_cuda_matches_cpu(generator):
     x, y = _unit(300, 16, generator), _labels("mixed", 300, generator)
     z = F.normalize(x, dim=1)
-    cpu = supcon_terms(z, y, torch.arange(300), 0.1, 0.5, chunk_size=64)[0]
-    gpu = supcon_terms(z.cuda(), y.cuda(), torch.arange(300).cuda(), 0.1, 0.5, chunk_size=64)[0]
+    cpu = streamed_supcon_terms(z, y, torch.arange(300), 0.1, 0.5, chunk_size=64)[0]
+    gpu = streamed_supcon_terms(
+        z.cuda(), y.cuda(), torch.arange(300).cuda(), 0.1, 0.5, chunk_size=64
+    )[0]
     torch.testing.assert_close(gpu.cpu(), cpu, **VALUE_TOL)
 
 

@@ -13,7 +13,7 @@ from pytorch_metric_learning.losses import SupConLoss
 from pytorch_metric_learning.reducers import DoNothingReducer
 
 from contrastkit.losses import NoValidAnchorsWarning, hscl, supcon
-from contrastkit.losses.supervised import hscl_terms, supcon_terms
+from contrastkit.losses.supervised import dense_hscl_terms, dense_supcon_terms
 
 LABEL_PATTERNS = {
     "mixed_with_singletons": [0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4],
@@ -101,12 +101,12 @@ def test_supcon_matches_pytorch_metric_learning(pattern, temperature, generator,
 
 
 def test_supcon_kernel_returns_each_anchors_loss_and_validity(generator):
-    """supcon_terms is the contract the streaming kernel also implements: per-anchor losses
+    """dense_supcon_terms is the contract the streaming kernel also implements: per-anchor losses
     for any subset of anchors, zero and invalid where an anchor has no positive."""
     x, labels = _batch("mixed_with_singletons", generator)
     z = F.normalize(x, dim=1)
     anchors = torch.tensor([0, 5, 7, 10])  # rows 5 and 10 are singletons
-    losses, valid = supcon_terms(z, labels, anchors, 0.2, 0.5)
+    losses, valid = dense_supcon_terms(z, labels, anchors, 0.2, 0.5)
     assert valid.tolist() == [True, False, True, False]
     assert losses[~valid].eq(0).all()
     for k in (0, 2):
@@ -221,7 +221,7 @@ def test_hscl_kernel_returns_pair_sums_and_counts(generator):
     x, labels = _batch("mixed_with_singletons", generator)
     z = F.normalize(x, dim=1)
     anchors = torch.arange(len(labels))
-    sums, counts = hscl_terms(z, labels, anchors, 0.5, 1.0, len(labels) - 2)
+    sums, counts = dense_hscl_terms(z, labels, anchors, 0.5, 1.0, len(labels) - 2)
     expected_counts = [sum(int(w == v) for w in labels.tolist()) - 1 for v in labels.tolist()]
     assert counts.tolist() == expected_counts
     assert sums[counts == 0].eq(0).all()

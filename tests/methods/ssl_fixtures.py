@@ -7,11 +7,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from contrastkit.data.views import ImageViews
-from contrastkit.methods.batch import Batch
-from contrastkit.methods.registry import METHODS, BuildContext
+from contrastkit.config.defaults import method_options, plan_training
+from contrastkit.config.refine_config import make_config
+from contrastkit.methods.base import Batch, BuildContext
+from contrastkit.methods.registry import METHODS
 from contrastkit.models.adapter import ResidualAdapter
 from contrastkit.models.backbones import ImageBackbone
+from contrastkit.views.images import ImageViews
 
 
 @lru_cache(maxsize=1)
@@ -27,6 +29,13 @@ def digit_images(n: int) -> np.ndarray:
     """The first n digits as uint8 images (n, 8, 8)."""
     X, _ = digits()
     return (X[:n].reshape(-1, 8, 8) * 16).clip(0, 255).astype(np.uint8)
+
+
+def resolved_options(method: str, kind: str, mode: str, rows: int, options: dict | None) -> dict:
+    """The method's options as a fit resolves them: the given ones over the plan's defaults."""
+    config = make_config(method=method, **(options or {}))
+    plan = plan_training(config, kind, mode, rows, None)
+    return METHODS[method].check_options(method_options(config, plan))
 
 
 def build(method: str, kind: str, options: dict | None = None, rows: int = 512):
@@ -46,13 +55,12 @@ def build(method: str, kind: str, options: dict | None = None, rows: int = 512):
         encoder=encoder,
         dim=dim,
         num_classes=None,
-        options=spec.check_options(dict(options or {})),
+        options=resolved_options(method, kind, mode, rows, options),
         head_dim=head_dim,
         gather=False,
         augment=augment,
         kind=kind,
         mode=mode,
-        rows=rows,
     )
     module = spec.build(ctx)
     return module, lambda idx: Batch(data[idx])

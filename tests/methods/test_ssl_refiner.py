@@ -54,7 +54,7 @@ def test_a_supervised_method_without_labels_says_so():
         ("simcse", {}, "vectors", DataError, "method simcse takes text, but was given vectors"),
         ("clip", {}, "texts", DataError, r"method clip takes \(a, b\) text pairs"),
         ("simclr", {}, "pairs", DataError, "pairs of texts are for paired methods"),
-        ("simclr", {"text_augment": "delete"}, "texts", ConfigError, "needs --mode finetune"),
+        ("simclr", {"text_augment": "delete"}, "texts", ConfigError, "needs mode finetune"),
         ("simclr", {"text_augment": "dropout"}, "vectors", ConfigError, "applies to text"),
         ("swav", {"local_crops": 2}, "vectors", ConfigError, "applies to images"),
         ("byol", {"mode": "finetune"}, "vectors", ConfigError, "mode finetune does not apply"),
@@ -71,7 +71,7 @@ def test_bad_combinations_are_refused_before_any_work(method, options, X, error,
 
 
 def test_unknown_recipe_option_is_refused_at_construction():
-    with pytest.raises(ConfigError, match="--queue-size is not an option of method byol"):
+    with pytest.raises(ConfigError, match="'queue_size' is not an option of method byol"):
         Refiner(method="byol", queue_size=10)
 
 

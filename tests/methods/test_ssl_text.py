@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ssl_fixtures import falls
+from ssl_fixtures import falls, resolved_options
 
 from contrastkit import Refiner
 from contrastkit.errors import DataError
-from contrastkit.methods.batch import Batch
+from contrastkit.methods.base import Batch, BuildContext
 from contrastkit.methods.paired import PairedContrastive
-from contrastkit.methods.registry import METHODS, BuildContext
+from contrastkit.methods.registry import METHODS
 from contrastkit.models.adapter import ResidualAdapter
 
 STSB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "stsb"
@@ -71,7 +71,7 @@ def test_simcse_loss_falls_while_minilm_trains(minilm, text_augment):
             encoder=encoder,
             dim=encoder.dim,
             num_classes=None,
-            options=spec.check_options(options),
+            options=resolved_options("simcse", "text", "finetune", 8, options),
             head_dim=None,
             gather=False,
             augment=None,

@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from contrastkit.data.text_views import TextViews
-from contrastkit.data.views import ImageViews, MultiCropViews, crop_padding, local_crop_size
 from contrastkit.errors import ConfigError
-from contrastkit.methods.self_supervised import Views, encode_views
+from contrastkit.methods.two_view import encode_views
+from contrastkit.views.batch import Views
+from contrastkit.views.images import ImageViews, MultiCropViews, crop_padding, local_crop_size
+from contrastkit.views.text import TextViews
 
 SENTENCES = [
     "how do i activate my new card",

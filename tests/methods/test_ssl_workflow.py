@@ -12,13 +12,10 @@ from ssl_fixtures import digits
 from typer.testing import CliRunner
 
 from contrastkit.cli import app
+from contrastkit.data.splits import stratified_halves
 from contrastkit.evaluation import evaluate
-from contrastkit.evaluation.test_only import (
-    HALF_METRICS,
-    evaluate_test_only,
-    pair_scores,
-    stratified_halves,
-)
+from contrastkit.evaluation.pairs import pair_scores
+from contrastkit.evaluation.without_train_labels import HALF_METRICS, evaluate_test_only
 
 STSB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "stsb"
 runner = CliRunner()

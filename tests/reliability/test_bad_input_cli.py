@@ -241,7 +241,7 @@ CASES = [
     Case(
         "unknown option in the config file",
         lambda d: ["--train", str(_vectors_npz(d)), "--config", str(_config(d, "epoch: 3\n"))],
-        ("unknown option --epoch", "--help"),
+        ("config file .*run.yaml, key 'epoch': unknown option 'epoch'", "did you mean 'epochs'"),
     ),
     Case(
         "config file that is not YAML",

@@ -141,7 +141,7 @@ DAMAGES = {
     ),
     "unknown option in the manifest": (
         lambda f: _rewrite_manifest(f, lambda m: m["config"].update(colour="red")),
-        "cannot be loaded: unknown option --colour",
+        "cannot be loaded: unknown option 'colour'",
     ),
     "plan entry removed": (
         lambda f: _rewrite_manifest(f, lambda m: m["plan"].pop("lr")),

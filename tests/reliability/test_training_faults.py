@@ -19,7 +19,7 @@ from torch import nn
 
 from contrastkit import Refiner, losses
 from contrastkit.data.samplers import RandomBatchSampler
-from contrastkit.methods.batch import Batch
+from contrastkit.methods.base import Batch
 from contrastkit.methods.supervised import SUPERVISED_LOSSES
 from contrastkit.training.checkpoint import load_latest
 from contrastkit.training.trainer import Trainer, TrainingDiverged, TrainSettings
@@ -112,7 +112,10 @@ def test_skipped_steps_are_counted_and_reported(tmp_path, data, monkeypatch):
     [
         # one Adam step at lr 1e30 makes the adapter's output overflow: the validation after
         # epoch 1 sees non-finite embeddings
-        (["--lr", "1e30"], ("after epoch 1 the model's embeddings are not finite",)),
+        (
+            ["--lr", "1e30", "--val-fraction", "0.1"],
+            ("after epoch 1 the model's embeddings are not finite",),
+        ),
         # without validation, every later step overflows (a NonFiniteInputError from the loss,
         # counted as a skipped step) until max_bad_steps (20) in a row
         (
@@ -253,11 +256,12 @@ def test_a_damaged_checkpoint_is_refused_on_resume_and_left_as_it_is(tmp_path, d
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path, data):
-    """Same rows and options, other data (16 dimensions): the checkpoint does not fit."""
+    """Same rows and options, other data (16 dimensions): refused before the checkpoint is
+    read, naming both files (the run folder knows its data's fingerprint)."""
     out = tmp_path / "run"
     assert run_refine("--train", data, "--out", out, "--epochs", "2").exit_code == 0
     rng = np.random.default_rng(1)
     other = tmp_path / "other.npz"
     np.savez(other, x=rng.normal(size=(ROWS, 16)).astype(np.float32), y=np.arange(ROWS) % 3)
     result = run_refine("--train", other, "--out", out, "--epochs", "2", "--resume")
-    assert_refused(result, "checkpoint in .*checkpoints does not fit this run", "same data")
+    assert_refused(result, "other.npz", "not the data this run was started with", "train.npz")

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastkit.data.samplers import ClassBalancedBatchSampler, RandomBatchSampler
-from contrastkit.methods.batch import Batch
+from contrastkit.methods.base import Batch
 from contrastkit.methods.supervised import SupervisedContrastive
 from contrastkit.models.adapter import ResidualAdapter
 from contrastkit.models.heads import ProjectionHead

@@ -109,7 +109,7 @@ def _nan_on_one_rank(rank: int) -> dict:
     from torch.nn.parallel import DistributedDataParallel
 
     from contrastkit.data.samplers import RandomBatchSampler
-    from contrastkit.methods.batch import Batch
+    from contrastkit.methods.base import Batch
     from contrastkit.training.trainer import Trainer, TrainSettings
 
     class Regression(nn.Module):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from contrastkit.errors import UserError
-from contrastkit.methods.batch import Batch
+from contrastkit.methods.base import Batch
 from contrastkit.training.checkpoint import load_latest
 from contrastkit.training.trainer import TrainingDiverged, TrainSettings
 

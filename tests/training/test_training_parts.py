@@ -13,15 +13,16 @@ import pytest
 import torch
 import yaml
 
+from contrastkit.config.defaults import plan_training
+from contrastkit.config.refine_config import RefineConfig, load_config_file, make_config
+from contrastkit.data.splits import stratified_split
 from contrastkit.errors import ConfigError
-from contrastkit.training.atomic import default_mode, write_bytes_atomic, write_json_atomic
-from contrastkit.training.config import RefineConfig, load_config_file, make_config
-from contrastkit.training.defaults import plan_training
+from contrastkit.evaluation import knn_score
+from contrastkit.io.atomic import default_mode, write_bytes_atomic, write_json_atomic
 from contrastkit.training.distributed import DistInfo, init_distributed, resolve_device
 from contrastkit.training.schedule import warmup_cosine
 from contrastkit.training.seed import rng_state, seed_everything, set_rng_state
 from contrastkit.training.state import optimizer_from_flat, optimizer_to_flat
-from contrastkit.training.validation import knn_score, stratified_split
 
 
 # -- schedule -------------------------------------------------------------------------------
@@ -55,16 +56,16 @@ def test_no_warmup_starts_at_the_full_rate():
 
 # -- configuration --------------------------------------------------------------------------
 def test_unknown_option_is_a_config_error_naming_it():
-    with pytest.raises(ConfigError, match="--learning-rate"):
+    with pytest.raises(ConfigError, match="'learning_rate'"):
         make_config(learning_rate=0.1)
 
 
 @pytest.mark.parametrize(
     ("values", "flag"),
-    [({"epochs": 0}, "--epochs"), ({"batch_size": 1}, "--batch-size"), ({"lr": -1.0}, "--lr"),
-     ({"mode": "frozen"}, "--mode"), ({"warmup": 1.0}, "--warmup")],
+    [({"epochs": 0}, "'epochs'"), ({"batch_size": 1}, "'batch_size'"), ({"lr": -1.0}, "'lr'"),
+     ({"mode": "frozen"}, "'mode'"), ({"warmup": 1.0}, "'warmup'")],
 )  # fmt: skip
-def test_invalid_values_are_config_errors_naming_the_flag(values, flag):
+def test_invalid_values_are_config_errors_naming_the_option(values, flag):
     with pytest.raises(ConfigError, match=flag):
         make_config(**values)
 
@@ -135,7 +136,7 @@ def test_supcon_adapter_tilts_towards_hard_negatives_only_when_classes_are_dense
     rows, classes, hardness
 ):
     plan = plan_training(RefineConfig(), "text", "adapter", rows, classes)
-    assert plan.loss_defaults == {"hardness": hardness}
+    assert plan.option_defaults == {"hardness": hardness}
 
 
 @pytest.mark.parametrize(
@@ -149,7 +150,7 @@ def test_supcon_adapter_tilts_towards_hard_negatives_only_when_classes_are_dense
     ],
 )
 def test_no_hardness_default_where_the_user_chose_or_it_was_not_measured(config, mode):
-    assert plan_training(config, "text", mode, 10_003, 77).loss_defaults == {}
+    assert plan_training(config, "text", mode, 10_003, 77).option_defaults == {}
 
 
 def test_batch_never_exceeds_the_rows():

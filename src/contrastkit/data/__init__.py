@@ -2,7 +2,7 @@
 
 from contrastkit.data.dataset import Dataset
 from contrastkit.data.labels import EncodedLabels, encode_labels
-from contrastkit.data.readers import SUPPORTED_EXTENSIONS, has_split, read_dataset
+from contrastkit.data.readers import SUPPORTED_EXTENSIONS, has_split, read_dataset, read_train_test
 from contrastkit.data.samplers import ClassBalancedBatchSampler, RandomBatchSampler
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "encode_labels",
     "has_split",
     "read_dataset",
+    "read_train_test",
 ]

@@ -1,4 +1,9 @@
-"""Turn raw labels (ints or strings) into class ids 0..C-1, for train and test together."""
+"""Labels: checked one per row, without missing values, and turned into class ids.
+
+`encode_labels` is strict (a training set's labels: one type, at least two classes, the test
+labels comparable); `factorize` maps any labels to shared codes (the metrics take whatever they
+are given). Both sit on the same checks.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +51,48 @@ class EncodedLabels:
         return [self.classes[int(i)] for i in np.asarray(ids).ravel()]
 
 
+def label_array(y: object, n_rows: int, name: str = "y", rows_name: str = "X") -> np.ndarray:
+    """`y` as a 1-D array with one label per row of `rows_name` (tensors and lists accepted);
+    DataError otherwise."""
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    array = y if isinstance(y, np.ndarray) else np.asarray(list(y), dtype=object)
+    if array.ndim != 1:
+        raise DataError(f"{name} must be 1-D, one label per row; got shape {array.shape}.")
+    if len(array) != n_rows:
+        raise DataError(
+            f"{name} has {len(array)} labels but {rows_name} has {n_rows} rows (labels of shape "
+            f"{array.shape}); pass one label per row."
+        )
+    return array
+
+
+def check_no_missing(array: np.ndarray, name: str) -> None:
+    """DataError naming the rows whose label is missing (None, NaN or an empty string)."""
+    if array.dtype.kind in "biuUS":
+        missing = [
+            i for i, v in enumerate(array) if array.dtype.kind in "US" and not str(v).strip()
+        ]
+    else:
+        missing = [i for i, v in enumerate(array) if is_missing(v)]
+    if missing:
+        raise DataError(
+            f"{name}: missing labels (NaN/None), {len(missing)} missing value(s) at "
+            f"{RowLocator.zero_based().describe(missing)}; fill them in or remove those rows."
+        )
+
+
+def factorize(*label_arrays: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Labels of any type mapped to shared integer codes: (classes, codes of each array)."""
+    sizes = [len(a) for a in label_arrays]
+    joined = np.concatenate([np.asarray(a, dtype=object) for a in label_arrays])
+    try:
+        classes, codes = np.unique(joined, return_inverse=True)
+    except TypeError:  # mixed, unorderable label types: compare them as strings
+        classes, codes = np.unique(joined.astype(str), return_inverse=True)
+    return classes, np.split(codes.astype(np.int64), np.cumsum(sizes)[:-1])
+
+
 def _normalise(labels: object, name: str) -> np.ndarray:
     """A 1-D int64, float64 or str ('U') array; DataError for missing or mixed values."""
     array = np.asarray(labels)
@@ -62,12 +109,7 @@ def _normalise(labels: object, name: str) -> np.ndarray:
         array = array.astype(object)
     if array.dtype.kind not in "fO":
         raise DataError(f"{name} have dtype {array.dtype}; labels must be integers or strings.")
-    missing = [i for i, v in enumerate(array) if is_missing(v)]
-    if missing:
-        raise DataError(
-            f"{name} have {len(missing)} missing value(s) at {rows.describe(missing)}; "
-            "fill them in or remove those rows."
-        )
+    check_no_missing(array, name)
     if array.dtype.kind == "f":
         return array.astype(np.float64)
     is_str = np.fromiter((isinstance(v, str) for v in array), bool, len(array))

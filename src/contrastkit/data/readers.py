@@ -111,3 +111,33 @@ def has_split(path: str | os.PathLike, split: str) -> bool:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{source} cannot be read as a NumPy file ({err}); save it again.") from err
     return f"x_{split}" in keys
+
+
+def read_train_test(
+    train: str | os.PathLike,
+    test: str | os.PathLike | None,
+    *,
+    require_labels: bool = False,
+    **columns,
+) -> tuple[Dataset, Dataset | None]:
+    """The training data (which must hold labels when `require_labels`) and the test data: the
+    `test` file, else the training file's test split, else None. `columns`: text_column,
+    label_column, vector_column, pair_columns, as for `read_dataset`."""
+    train_ds = read_dataset(
+        train,
+        split="train" if has_split(train, "train") else None,
+        require_labels=require_labels,
+        **columns,
+    )
+    if test is not None:
+        test_ds = read_dataset(test, split="test" if has_split(test, "test") else None, **columns)
+    elif has_split(train, "test"):
+        test_ds = read_dataset(train, split="test", **columns)
+    else:
+        test_ds = None
+    if test_ds is not None and test_ds.kind != train_ds.kind:
+        raise DataError(
+            f"the test data ({test_ds.source}) holds {test_ds.kind} but the training data holds "
+            f"{train_ds.kind}"
+        )
+    return train_ds, test_ds

@@ -14,7 +14,7 @@ from .metrics import (
     evaluate,
     per_class_accuracy,
 )
-from .neighbours import knn_predict, knn_predict_loo, knn_predict_many
+from .neighbours import knn_predict, knn_predict_loo, knn_predict_many, knn_score
 
 if TYPE_CHECKING:
     from .report import write_report
@@ -27,6 +27,7 @@ __all__ = [
     "knn_predict",
     "knn_predict_loo",
     "knn_predict_many",
+    "knn_score",
     "per_class_accuracy",
     "write_report",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from contrastkit.data.labels import check_no_missing, label_array
+
 
 def _first_rows(rows: np.ndarray, limit: int = 5) -> str:
     shown = ", ".join(str(int(r)) for r in rows[:limit])
@@ -34,27 +36,11 @@ def check_embeddings(Z: np.ndarray, name: str) -> np.ndarray:
 
 
 def check_labels(y: np.ndarray, n_rows: int, name: str, z_name: str) -> np.ndarray:
-    """Return ``y`` as a 1-D array of length ``n_rows``; NaN/None labels raise ValueError."""
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one label per row); got shape {arr.shape}.")
-    if len(arr) != n_rows:
-        raise ValueError(
-            f"{name} has {len(arr)} labels but {z_name} has {n_rows} rows; "
-            "pass one label per embedding row."
-        )
-    if np.issubdtype(arr.dtype, np.floating):
-        missing = np.flatnonzero(np.isnan(arr))
-    elif arr.dtype == object:
-        missing = np.flatnonzero([v is None or (isinstance(v, float) and v != v) for v in arr])
-    else:
-        missing = np.array([], dtype=int)
-    if len(missing):
-        raise ValueError(
-            f"{name} has missing labels (NaN/None) in rows {_first_rows(missing)}; "
-            "drop those rows or give them a label."
-        )
-    return arr
+    """``y`` as a 1-D array of length ``n_rows`` without missing labels (DataError, a
+    ValueError, otherwise)."""
+    array = label_array(np.asarray(y), n_rows, name, z_name)
+    check_no_missing(array, name)
+    return array
 
 
 def l2_normalise(Z: np.ndarray, name: str) -> np.ndarray:
@@ -67,14 +53,3 @@ def l2_normalise(Z: np.ndarray, name: str) -> np.ndarray:
             "for them: drop those rows or check the encoder."
         )
     return (Z / norms[:, None]).astype(np.float32)
-
-
-def encode_labels(*label_arrays: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Map labels of any type to shared integer codes; returns (classes, codes per array)."""
-    sizes = [len(a) for a in label_arrays]
-    joined = np.concatenate([np.asarray(a, dtype=object) for a in label_arrays])
-    try:
-        classes, codes = np.unique(joined, return_inverse=True)
-    except TypeError:  # mixed, unorderable label types: compare them as strings
-        classes, codes = np.unique(joined.astype(str), return_inverse=True)
-    return classes, np.split(codes.astype(np.int64), np.cumsum(sizes)[:-1])

@@ -36,9 +36,12 @@ from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_s
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ._arrays import check_embeddings, check_labels, encode_labels, l2_normalise
+from contrastkit.data.labels import factorize
+from contrastkit.index import search
+
+from ._arrays import check_embeddings, check_labels, l2_normalise
 from .geometry import alignment, uniformity
-from .neighbours import clamp_k, search, vote
+from .neighbours import clamp_k, vote
 from .retrieval import retrieval_metrics
 
 LINEAR_PROBE_C = 1.0
@@ -79,7 +82,7 @@ def evaluate(
     train_Z, train_y, test_Z, test_y = _checked(train_Z, train_y, test_Z, test_y)
     train_unit = l2_normalise(train_Z, "train_Z")
     test_unit = l2_normalise(test_Z, "test_Z")
-    _, (train_codes, test_codes) = encode_labels(train_y, test_y)
+    _, (train_codes, test_codes) = factorize(train_y, test_y)
 
     metrics: dict[str, float] = {}
     ks = {k: clamp_k(k, len(train_unit), "train rows") for k in KNN_KS}

@@ -1,60 +1,15 @@
-"""Cosine nearest neighbours (faiss, exact inner product on unit rows) and kNN voting."""
+"""kNN on cosine neighbours (found by `contrastkit.index`): voting, predictions, kNN accuracy."""
 
 from __future__ import annotations
 
 import warnings
 
-import faiss
 import numpy as np
 
-from ._arrays import check_embeddings, check_labels, encode_labels, l2_normalise
+from contrastkit.data.labels import factorize
+from contrastkit.index import search, search_leave_one_out
 
-# Queries searched per faiss call: bounds the (chunk, k) result arrays for large k.
-_QUERY_CHUNK = 4096
-
-
-def build_index(reference: np.ndarray) -> faiss.IndexFlatIP:
-    """Exact inner-product faiss index over unit rows (float32)."""
-    index = faiss.IndexFlatIP(reference.shape[1])
-    index.add(np.ascontiguousarray(reference, dtype=np.float32))
-    return index
-
-
-def search(
-    reference: np.ndarray | faiss.IndexFlatIP, queries: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` inner-product search; rows must already be unit length (float32).
-
-    ``reference`` is an array of rows or an index from :func:`build_index`.
-    Returns (similarities, indices), both of shape (len(queries), k), nearest first.
-    """
-    index = build_index(reference) if isinstance(reference, np.ndarray) else reference
-    sims = np.empty((len(queries), k), dtype=np.float32)
-    idx = np.empty((len(queries), k), dtype=np.int64)
-    for start in range(0, len(queries), _QUERY_CHUNK):
-        stop = start + _QUERY_CHUNK
-        chunk = np.ascontiguousarray(queries[start:stop], dtype=np.float32)
-        sims[start:stop], idx[start:stop] = index.search(chunk, k)
-    return sims, idx
-
-
-def search_leave_one_out(
-    Z: np.ndarray,
-    k: int,
-    rows: np.ndarray | None = None,
-    index: faiss.IndexFlatIP | None = None,
-) -> np.ndarray:
-    """Indices of the ``k`` nearest other rows of ``Z`` for the query ``rows`` (default all).
-
-    Searches k + 1 neighbours; the query's own index is removed wherever it appears (with
-    duplicate vectors it need not come first), otherwise the last neighbour is dropped.
-    """
-    rows = np.arange(len(Z)) if rows is None else np.asarray(rows)
-    _, idx = search(Z if index is None else index, Z[rows], k + 1)
-    is_self = idx == rows[:, None]
-    no_self = ~is_self.any(axis=1)
-    is_self[no_self, -1] = True
-    return idx[~is_self].reshape(len(rows), k)
+from ._arrays import check_embeddings, check_labels, l2_normalise
 
 
 def vote(neighbour_codes: np.ndarray) -> np.ndarray:
@@ -114,7 +69,7 @@ def knn_predict_many(
     if not ks:
         raise ValueError("ks must name at least one k")
     clamped = {k: clamp_k(k, len(train_Z), "train rows") for k in ks}
-    _, (codes,) = encode_labels(train_y)
+    _, (codes,) = factorize(train_y)
     _, idx = search(
         l2_normalise(train_Z, "train_Z"), l2_normalise(test_Z, "test_Z"), max(clamped.values())
     )
@@ -129,7 +84,7 @@ def knn_predict_loo(Z: np.ndarray, y: np.ndarray, k: int = 1) -> np.ndarray:
     if len(Z) < 2:
         raise ValueError("leave-one-out kNN needs at least 2 rows; got 1.")
     k = clamp_k(k, len(Z) - 1, "other rows")
-    _, (codes,) = encode_labels(y)
+    _, (codes,) = factorize(y)
     idx = search_leave_one_out(l2_normalise(Z, "Z"), k)
     return np.asarray(y)[_first_index_of(codes)[vote(codes[idx])]]
 
@@ -138,3 +93,11 @@ def _first_index_of(codes: np.ndarray) -> np.ndarray:
     """For every code, the index of one row holding it (to map codes back to original labels)."""
     _, first = np.unique(codes, return_index=True)  # codes are 0..C-1, all present
     return first
+
+
+def knn_score(
+    train_Z: np.ndarray, train_y: np.ndarray, val_Z: np.ndarray, val_y: np.ndarray
+) -> float:
+    """kNN-1 accuracy of the validation rows against the training rows (cosine)."""
+    predicted = knn_predict(train_Z, train_y, val_Z, k=1)
+    return float(np.mean(predicted == val_y))

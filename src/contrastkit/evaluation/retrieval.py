@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .neighbours import build_index, search_leave_one_out
+from contrastkit.index import build_index, search_leave_one_out
 
 # Bound on (queries per chunk) x (max R): keeps the neighbour arrays near 64 MB for huge classes.
 _CELLS_PER_CHUNK = 8_000_000

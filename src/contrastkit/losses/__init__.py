@@ -1,4 +1,4 @@
-"""Contrastive losses as pure functions (the contract is LOSSES.md), with thin nn.Module wrappers.
+"""Contrastive losses as pure functions (the contract is docs/losses.md), with thin nn.Module wrappers.
 
 Supervised losses take `(x, labels)`; two-view losses take `(z1, z2)`; every loss that compares
 rows with each other takes `gather=False` (see `contrastkit.losses._gather`). `LOSSES` maps each
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from contrastkit.losses._checks import NoValidAnchorsWarning
+from contrastkit.losses._checks import NonFiniteInputError, NoValidAnchorsWarning
 from contrastkit.losses.diagnostics import hard_negative_diagnostics
 from contrastkit.losses.modules import (
     BarlowTwinsLoss,
@@ -69,6 +69,7 @@ __all__ = [
     "NPairLoss",
     "NTXentLoss",
     "NoValidAnchorsWarning",
+    "NonFiniteInputError",
     "SupConLoss",
     "SwAVLoss",
     "TripletLoss",

@@ -1,4 +1,4 @@
-"""Input checks and the shared rules every loss follows (see LOSSES.md, "Common rules")."""
+"""Input checks and the shared rules every loss follows (see docs/losses.md, "Common rules")."""
 
 from __future__ import annotations
 
@@ -108,19 +108,32 @@ def normalise(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
     return F.normalize(x, dim=1, eps=torch.finfo(x.dtype).tiny ** 0.5)
 
 
-def empty_loss(connected_to: Tensor, loss_name: str, reason: str) -> Tensor:
-    """An exact 0 that is still on the autograd graph, with a warning that says why.
+CLASS_BALANCED_ADVICE = (
+    "Use a class-balanced sampler (several rows per class in each batch) so every anchor has "
+    "positives and negatives."
+)
+
+
+def zero_loss(
+    connected_to: Tensor, loss_name: str, reason: str, advice: str = CLASS_BALANCED_ADVICE
+) -> Tensor:
+    """An exact 0 that is still on the autograd graph, with a NoValidAnchorsWarning that says
+    why and what to do.
 
     The warning points at the first frame outside contrastkit, so Python's default filter
     shows it once per call site in the user's code.
     """
     warnings.warn(
-        f"{loss_name}: {reason}; the loss is 0 for this batch. Use a class-balanced sampler "
-        "(several rows per class in each batch) so every anchor has positives and negatives.",
+        f"{loss_name}: {reason}; the loss is 0 for this batch. {advice}",
         NoValidAnchorsWarning,
         stacklevel=_stacklevel_outside_package(),
     )
     return (connected_to * 0).sum()
+
+
+def log1mexp(d: Tensor) -> Tensor:
+    """log(1 - e^d) for d < 0, accurate both near 0 and for very negative d (Maechler 2012)."""
+    return torch.where(d > -math.log(2.0), torch.log(-torch.expm1(d)), torch.log1p(-torch.exp(d)))
 
 
 def _stacklevel_outside_package() -> int:

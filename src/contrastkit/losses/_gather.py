@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from contrastkit.losses._checks import empty_loss
+from contrastkit.losses._checks import zero_loss
 
 
 def is_distributed() -> bool:
@@ -97,7 +97,7 @@ def mean_over_anchors(
     """
     count_all = global_count(count, batch)
     if count_all == 0:
-        return empty_loss(batch.tensors[0], loss_name, reason)
+        return zero_loss(batch.tensors[0], loss_name, reason)
     return total * (batch.world_size / count_all)
 
 

@@ -11,10 +11,9 @@ Column sets: every column (`ALL`), the columns with the row's label (`SAME`) or 
 
 Two ways to keep exp in range:
 - fixed shift (the fast path): normalised rows give `-1 <= s <= 1`, so `exp(c (s - 1) / t)`
-  spans at most `2 |c| / t` nats; while that stays below `_FIXED_SHIFT_SPAN`, no row sum
-  can underflow or overflow.
-  One exp per tile then serves both the row sums and, when rows and columns are the same
-  set (`symmetric`), the column sums, so only the upper triangle of tiles is visited.
+  spans at most `2 |c| / t` nats; below `_FIXED_SHIFT_SPAN` no row sum can underflow or
+  overflow. One exp per tile then serves both the row sums and, when rows and columns are the
+  same set (`symmetric`), the column sums, so only the upper triangle of tiles is visited.
 - online maximum (any temperature): the classic running max / rescaled sum per row.
 
 Backward uses the per-row results: the weight of entry (i, j) in aggregate k is
@@ -150,8 +149,7 @@ class _StreamingLSE(torch.autograd.Function):
 
 
 class _Buffers:
-    """Reused tile-sized scratch tensors: fresh allocations of tens of MiB per tile would
-    make the allocator map, zero and unmap pages on every tile."""
+    """Reused tile scratch tensors (fresh tens of MiB per tile would map and zero pages)."""
 
     def __init__(self, like: Tensor) -> None:
         self.like = like

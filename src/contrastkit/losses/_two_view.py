@@ -6,20 +6,13 @@ import contextlib
 import functools
 import math
 import numbers
-import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
 import torch
 from torch import Tensor
 
-from contrastkit.losses._checks import (
-    NoValidAnchorsWarning,
-    _stacklevel_outside_package,
-    check_matrix,
-    check_same_shape,
-    full_precision,
-)
+from contrastkit.losses._checks import check_matrix, check_same_shape, full_precision
 
 LossFunction = TypeVar("LossFunction", bound=Callable[..., Tensor])
 
@@ -78,16 +71,6 @@ def check_number(
 
 def check_temperature(temperature: object) -> None:
     check_number(temperature, "temperature", low=0.0)
-
-
-def zero_with_warning(connected_to: Tensor, loss_name: str, reason: str, advice: str) -> Tensor:
-    """An exact 0 on the autograd graph, with a NoValidAnchorsWarning saying why (once per call site)."""
-    warnings.warn(
-        f"{loss_name}: {reason}; the loss is 0 for this batch. {advice}",
-        NoValidAnchorsWarning,
-        stacklevel=_stacklevel_outside_package(),
-    )
-    return (connected_to * 0).sum()
 
 
 def as_index(n: int, device: torch.device) -> Tensor:

@@ -1,5 +1,5 @@
 """Thin nn.Module wrappers: one per loss, holding its keyword options; the function is the source
-of truth (LOSSES.md). Example: `SupConLoss(temperature=0.07)(x, labels)` is
+of truth (docs/losses.md). Example: `SupConLoss(temperature=0.07)(x, labels)` is
 `supcon(x, labels, temperature=0.07)`.
 """
 

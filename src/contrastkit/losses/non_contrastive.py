@@ -1,5 +1,5 @@
 """Losses without negative pairs: byol, barlow_twins, vicreg, and the clustering loss swav with
-its Sinkhorn-Knopp codes. The contract is LOSSES.md.
+its Sinkhorn-Knopp codes. The contract is docs/losses.md.
 
 barlow_twins and vicreg are batch-global (their statistics run over the whole batch): under
 `gather` every rank computes the full loss from all ranks' rows and returns it; the backward of
@@ -19,14 +19,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastkit.losses._checks import check_matrix, compute_dtype
+from contrastkit.losses._checks import check_matrix, compute_dtype, zero_loss
 from contrastkit.losses._gather import Gathered, gather_rows, is_distributed, mean_over_anchors
 from contrastkit.losses._two_view import (
     autocast_off,
     check_number,
     check_pair,
     check_temperature,
-    zero_with_warning,
 )
 
 _BATCHNORM_EPS = 1e-5
@@ -47,7 +46,7 @@ def byol(p: Tensor, z: Tensor) -> Tensor:
     dtype = compute_dtype(p, z)
     p32, z32 = p.to(dtype), z.to(dtype)
     if p.shape[0] == 0:
-        return zero_with_warning(p32 + z32, "byol", "the batch is empty", "Pass at least one row.")
+        return zero_loss(p32 + z32, "byol", "the batch is empty", "Pass at least one row.")
     cos = F.cosine_similarity(p32, z32, dim=1, eps=torch.finfo(dtype).tiny ** 0.5)
     return (2 - 2 * cos).mean()
 
@@ -262,7 +261,7 @@ def swav(
     n = s1.shape[0]
     total = _total_rows(n, s1.device, distributed)
     if total == 0:
-        return zero_with_warning(s1 + s2, "swav", "the batch is empty", "Pass at least one row.")
+        return zero_loss(s1 + s2, "swav", "the batch is empty", "Pass at least one row.")
     q1 = _sinkhorn_codes(s1.detach(), float(epsilon), iterations, total, distributed)
     q2 = _sinkhorn_codes(s2.detach(), float(epsilon), iterations, total, distributed)
     per_row = -(q1 * F.log_softmax(s2 / temperature, dim=1)).sum(dim=1) - (

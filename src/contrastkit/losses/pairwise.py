@@ -20,9 +20,9 @@ from contrastkit.losses._checks import (
     check_positive,
     check_same_shape,
     compute_dtype,
-    empty_loss,
     full_precision,
     normalise,
+    zero_loss,
 )
 from contrastkit.losses._gather import Gathered, gather_rows, global_count, mean_over_anchors
 
@@ -95,7 +95,7 @@ def contrastive_pair(
         n_pos = global_count(positive.sum(), batch)
         n_neg = global_count(negative.sum(), batch)
         if n_pos == 0 and n_neg == 0:
-            return empty_loss(z_all, "contrastive_pair", "the batch has no pair (a single row)")
+            return zero_loss(z_all, "contrastive_pair", "the batch has no pair (a single row)")
         scale = batch.world_size
         return pos_total * (scale / n_pos if n_pos else 0.0) + neg_total * (
             scale / n_neg if n_neg else 0.0
@@ -274,7 +274,7 @@ def _all_triplets(
 
     n_valid = global_count((positive.sum(dim=1) * n_neg).sum(), batch)
     if n_valid == 0:
-        return empty_loss(
+        return zero_loss(
             batch.tensors[0],
             "triplet",
             "no row has both a positive (same label) and a negative (other label)",

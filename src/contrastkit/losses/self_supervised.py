@@ -1,15 +1,14 @@
 """Two-view (self-supervised) and cross-modal InfoNCE-family losses: nt_xent, info_nce, dcl,
-hcl, clip. The contract is LOSSES.md.
+hcl, clip. The contract is docs/losses.md.
 
 Every function follows the same steps, so a memory-linear kernel can replace the dense one:
 validate -> normalise (float32, or float64 for float64 input) -> `gather_rows` -> per-anchor
-terms for this rank's anchors against all rows (`hcl_terms` / `info_nce_terms`, chosen by
-`_hcl_kernel` / `_info_nce_kernel`) -> `mean_over_anchors`.
+terms for this rank's anchors against all rows (`dense_hcl_terms` / `dense_info_nce_terms`, chosen by
+`streaming.choose_kernel`) -> `mean_over_anchors`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 
@@ -18,7 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastkit.losses import streaming
-from contrastkit.losses._checks import check_chunk_size, check_matrix, compute_dtype, normalise
+from contrastkit.losses._checks import (
+    check_chunk_size,
+    check_matrix,
+    compute_dtype,
+    log1mexp,
+    normalise,
+    zero_loss,
+)
 from contrastkit.losses._gather import Gathered, gather_rows, mean_over_anchors
 from contrastkit.losses._two_view import (
     as_index,
@@ -26,7 +32,6 @@ from contrastkit.losses._two_view import (
     check_number,
     check_pair,
     check_temperature,
-    zero_with_warning,
 )
 
 HclTerms = Callable[[Tensor, Tensor, Tensor, float, float, float], Tensor]
@@ -40,7 +45,7 @@ _MORE_PAIRS = "Use batches of at least 2 pairs so every row has negatives."
 # --------------------------------------------------------------------------------------------
 
 
-def hcl_terms(
+def dense_hcl_terms(
     z: Tensor, partner: Tensor, anchors: Tensor, temperature: float, tau_plus: float, beta: float
 ) -> Tensor:
     """HCL loss of each anchor (Robinson et al. 2021), computed in log space.
@@ -84,17 +89,12 @@ def hcl_terms(
         d = math.log(tau_plus) + log_m + pos_logit - log_r
         positive = d < 0
         d_safe = torch.where(positive, d, torch.full_like(d, -1.0))
-        log_x = log_r + _log1mexp(d_safe) - math.log1p(-tau_plus)
+        log_x = log_r + log1mexp(d_safe) - math.log1p(-tau_plus)
         log_ng = torch.where(positive, torch.clamp(log_x, min=log_floor), log_floor)
     return F.softplus(log_ng - pos_logit)
 
 
-def _log1mexp(d: Tensor) -> Tensor:
-    """log(1 - e^d) for d < 0, accurate near 0 and for very negative d."""
-    return torch.where(d > -math.log(2.0), torch.log(-torch.expm1(d)), torch.log1p(-torch.exp(d)))
-
-
-def info_nce_terms(
+def dense_info_nce_terms(
     query: Tensor,
     keys: Tensor,
     positive: Tensor,
@@ -122,34 +122,6 @@ def info_nce_terms(
     if negatives is not None and negatives.shape[0] > 0:
         parts.append((query @ negatives.T) / temperature)
     return torch.logsumexp(torch.cat(parts, dim=1), dim=1) - pos_logit
-
-
-# --------------------------------------------------------------------------------------------
-# Kernel choice: the one place per family where a streaming kernel will be chosen.
-# --------------------------------------------------------------------------------------------
-
-
-def _hcl_kernel(
-    chunk_size: int | None, n_anchors: int, n_rows: int, device: torch.device
-) -> HclTerms:
-    """The `hcl_terms` implementation for these sizes (nt_xent, dcl, hcl).
-
-    chunk_size None = automatic (dense while n_anchors x n_rows is small, else streaming), an
-    int = stream over tiles of that many rows (policy: `streaming.use_streaming`).
-    """
-    if streaming.use_streaming(n_anchors, n_rows, chunk_size, device):
-        return functools.partial(streaming.hcl_terms, chunk_size=chunk_size)
-    return hcl_terms
-
-
-def _info_nce_kernel(
-    chunk_size: int | None, n_queries: int, n_keys: int, device: torch.device
-) -> InfoNCETerms:
-    """The `info_nce_terms` implementation for these sizes (info_nce, clip); n_keys counts the
-    queue too. Chosen as in `_hcl_kernel`."""
-    if streaming.use_streaming(n_queries, n_keys, chunk_size, device):
-        return functools.partial(streaming.info_nce_terms, chunk_size=chunk_size)
-    return info_nce_terms
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,8 +161,11 @@ def _hcl_loss(
     z, partner, anchors, batch = _two_view_batch(z1, z2, gather)
     if z.shape[0] < 4:
         reason = "the batch holds fewer than 2 pairs, so no row has a negative"
-        return zero_with_warning(z, name, reason, _MORE_PAIRS)
-    terms = _hcl_kernel(chunk_size, anchors.shape[0], z.shape[0], z.device)
+        return zero_loss(z, name, reason, _MORE_PAIRS)
+    terms = streaming.choose_kernel(
+        dense_hcl_terms, streaming.streamed_hcl_terms, anchors.shape[0], z.shape[0], chunk_size,
+        z.device,
+    )  # fmt: skip
     losses = terms(z, partner, anchors, temperature, tau_plus, beta)
     return mean_over_anchors(losses.sum(), anchors.shape[0], batch, name, "no rows")
 
@@ -248,7 +223,7 @@ def hcl(
         Ng = max( (-tau_plus * M * pos + R) / (1 - tau_plus),  M * e^{-1/t} )
         loss = mean_i -log( pos / (pos + Ng) )
 
-    Computed in log space (see `hcl_terms`), so no overflow for any finite input. Equal to the
+    Computed in log space (see `dense_hcl_terms`), so no overflow for any finite input. Equal to the
     official code wherever that code's exp does not overflow. beta = 0 is DCL; beta = 0 with
     tau_plus = 0 is NT-Xent. Fewer than 2 pairs: exact 0 and a NoValidAnchorsWarning.
 
@@ -342,12 +317,13 @@ def info_nce(
     if n_negatives <= 0 or keys.shape[0] == 0:
         reason = "no query has a negative (a single row and no queue)"
         advice = "Use batches of at least 2 rows or pass a queue of negatives."
-        return zero_with_warning(
-            torch.cat([q.flatten(), keys.flatten()]), "info_nce", reason, advice
-        )
+        return zero_loss(torch.cat([q.flatten(), keys.flatten()]), "info_nce", reason, advice)
     positive = as_index(keys.shape[0], keys.device)[batch.local]
     n_keys = keys.shape[0] + (0 if queue is None else queue.shape[0])
-    terms = _info_nce_kernel(chunk_size, q.shape[0], n_keys, q.device)
+    terms = streaming.choose_kernel(
+        dense_info_nce_terms, streaming.streamed_info_nce_terms, q.shape[0], n_keys, chunk_size,
+        q.device,
+    )  # fmt: skip
     losses = terms(q, keys, positive, queue, temperature, in_batch_negatives)
     return mean_over_anchors(losses.sum(), q.shape[0], batch, "info_nce", "no rows")
 
@@ -383,9 +359,12 @@ def clip(
     a_all, b_all = batch.tensors
     if a_all.shape[0] < 2:
         reason = "the batch holds fewer than 2 pairs, so no row has a negative"
-        return zero_with_warning(a_all + b_all, "clip", reason, _MORE_PAIRS)
+        return zero_loss(a_all + b_all, "clip", reason, _MORE_PAIRS)
     positive = as_index(a_all.shape[0], a_all.device)[batch.local]
-    terms = _info_nce_kernel(chunk_size, za.shape[0], a_all.shape[0], za.device)
+    terms = streaming.choose_kernel(
+        dense_info_nce_terms, streaming.streamed_info_nce_terms, za.shape[0], a_all.shape[0],
+        chunk_size, za.device,
+    )  # fmt: skip
     a_to_b = terms(za, b_all, positive, None, temperature, True)
     b_to_a = terms(zb, a_all, positive, None, temperature, True)
     return mean_over_anchors(a_to_b.sum() + b_to_a.sum(), 2 * za.shape[0], batch, "clip", "no rows")

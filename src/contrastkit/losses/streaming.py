@@ -4,7 +4,7 @@ Each `*_terms` function has the signature and the return values of its dense cou
 (used by `supervised.py` and `self_supervised.py`), plus a `chunk_size` keyword, and gives the
 same values and gradients without ever holding an N x N matrix: the similarity matrix is
 visited in tiles (`contrastkit.losses._tiles`), with O(N) state, and recomputed in backward.
-The formulas are those of LOSSES.md, rewritten in log-space on per-anchor aggregates:
+The formulas are those of docs/losses.md, rewritten in log-space on per-anchor aggregates:
 
 - supcon, hardness 0:  l_i = LSE_{j != i}(s_ij/t) - (1/|P(i)|) sum_{p in P(i)} s_ip/t
   (with hardness 0, D_i is the sum over all j != i); the positive sum comes from per-class
@@ -21,21 +21,26 @@ Dispatch: `use_streaming` says when the streaming path is used, `default_chunk_s
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastkit.losses._checks import log1mexp
 from contrastkit.losses._positive_pairs import positive_pair_softplus
 from contrastkit.losses._tiles import ALL, OTHER, SAME, Aggregate, streaming_lse
 
 __all__ = [
+    "choose_kernel",
     "default_chunk_size",
-    "hcl_terms",
-    "hscl_terms",
-    "info_nce_terms",
-    "supcon_terms",
+    "streamed_hcl_terms",
+    "streamed_hscl_terms",
+    "streamed_info_nce_terms",
+    "streamed_supcon_terms",
     "use_streaming",
 ]
 
@@ -64,6 +69,22 @@ def use_streaming(
         return True
     on_gpu = torch.device(device).type == "cuda"
     return n_anchors * n_columns >= (GPU_MIN_PAIRS if on_gpu else CPU_MIN_PAIRS)
+
+
+def choose_kernel(
+    dense: Callable[..., Any],
+    streamed: Callable[..., Any],
+    n_anchors: int,
+    n_columns: int,
+    chunk_size: int | None,
+    device: torch.device | str,
+) -> Callable[..., Any]:
+    """The kernel for these sizes: `streamed` (over tiles of `chunk_size` rows) when
+    `use_streaming` says so, else `dense`. Both take the same arguments and return the same
+    values; this is the one place a loss family's kernel is chosen."""
+    if use_streaming(n_anchors, n_columns, chunk_size, device):
+        return functools.partial(streamed, chunk_size=chunk_size)
+    return dense
 
 
 def default_chunk_size(n_anchors: int, n_columns: int, device: torch.device | str) -> int:
@@ -97,11 +118,6 @@ def _fold_temperature(temperature: float | Tensor, *tensors: Tensor, power: floa
     return t0, tuple(x * scale.to(x.dtype) for x in tensors)
 
 
-def _log1mexp(d: Tensor) -> Tensor:
-    """log(1 - e^d) for d < 0, accurate both near 0 and for very negative d (Maechler 2012)."""
-    return torch.where(d > -math.log(2.0), torch.log(-torch.expm1(d)), torch.log1p(-torch.exp(d)))
-
-
 def _is_every_row(anchors: Tensor, n: int) -> bool:
     """Whether the anchors are rows 0..n-1 in order (then the similarity blocks are symmetric)."""
     if anchors.numel() != n:
@@ -131,7 +147,7 @@ def _log(count: Tensor, dtype: torch.dtype) -> Tensor:
     return count.to(dtype).clamp(min=1).log()
 
 
-def supcon_terms(
+def streamed_supcon_terms(
     z: Tensor,
     labels: Tensor,
     anchors: Tensor,
@@ -143,7 +159,7 @@ def supcon_terms(
     """(l_i for each anchor, valid = |P(i)| >= 1), l_i = 0 where not valid.
 
     `z`: all rows, L2-normalised; `labels`: their labels; `anchors`: row indices of the
-    anchors (this rank's rows). SupCon L_out with the optional hardness tilt (LOSSES.md).
+    anchors (this rank's rows). SupCon L_out with the optional hardness tilt (docs/losses.md).
     """
     temperature, (z,) = _fold_temperature(temperature, _promote(z), power=0.5)
     n = z.shape[0]
@@ -176,7 +192,7 @@ def supcon_terms(
     return torch.where(valid, loss, 0.0), valid
 
 
-def hscl_terms(
+def streamed_hscl_terms(
     z: Tensor,
     labels: Tensor,
     anchors: Tensor,
@@ -187,7 +203,7 @@ def hscl_terms(
     chunk_size: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(sum over p in P(i) of l_ip, number of such pairs) per anchor; pairs count only when
-    the anchor has a negative. l_ip = -log(e^{s_ip/t} / (e^{s_ip/t} + Q nbar_i)) (LOSSES.md)."""
+    the anchor has a negative. l_ip = -log(e^{s_ip/t} / (e^{s_ip/t} + Q nbar_i)) (docs/losses.md)."""
     temperature, (z,) = _fold_temperature(temperature, _promote(z), power=0.5)
     n = z.shape[0]
     anchors = anchors.to(device=z.device, dtype=torch.long)
@@ -219,7 +235,7 @@ def hscl_terms(
     return torch.where(has, pair_sums, 0.0), count
 
 
-def hcl_terms(
+def streamed_hcl_terms(
     z: Tensor,
     partner: Tensor,
     anchors: Tensor,
@@ -229,7 +245,7 @@ def hcl_terms(
     *,
     chunk_size: int | None = None,
 ) -> Tensor:
-    """HCL loss of each anchor (LOSSES.md), computed in log-space; M = rows - 2 negatives.
+    """HCL loss of each anchor (docs/losses.md), computed in log-space; M = rows - 2 negatives.
 
     `partner[i]` is the row index of i's other view, one entry per row of `z` (or one per
     anchor when its length differs). With tau_plus = 0 the floor M e^{-1/t} cannot bind
@@ -273,12 +289,12 @@ def hcl_terms(
     log_floor = log_m - 1.0 / t_real
     d = math.log(tau_plus) + log_m + s_pos - log_r
     above = d < 0
-    debiased = log_r + _log1mexp(torch.where(above, d, -1.0)) - math.log1p(-tau_plus)
+    debiased = log_r + log1mexp(torch.where(above, d, -1.0)) - math.log1p(-tau_plus)
     log_ng = torch.where(above, torch.clamp(debiased, min=log_floor), log_floor)
     return F.softplus(log_ng - s_pos)
 
 
-def info_nce_terms(
+def streamed_info_nce_terms(
     query: Tensor,
     keys: Tensor,
     positive: Tensor,

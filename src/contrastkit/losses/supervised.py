@@ -1,14 +1,13 @@
 """Supervised contrastive losses on labelled rows: SupCon (with an optional hardness tilt) and H-SCL.
 
 Each public loss validates its input, normalises the rows, gathers the batch across ranks and
-hands the per-anchor work to a kernel with a fixed signature (`supcon_terms`, `hscl_terms`).
+hands the per-anchor work to a kernel with a fixed signature (`dense_supcon_terms`, `dense_hscl_terms`).
 The dense kernels here hold an (anchors x rows) matrix; the memory-linear streaming kernels
-implement the same signatures and are chosen in `_choose_supcon_kernel` / `_choose_hscl_kernel`.
+implement the same signatures and are chosen by `streaming.choose_kernel`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 
@@ -75,7 +74,10 @@ def supcon(
         batch = gather_rows(z, labels.to(device=z.device, dtype=torch.long), gather=gather)
         z_all, labels_all = batch.tensors
         anchors = torch.arange(batch.start, batch.stop, device=z.device)
-        terms = _choose_supcon_kernel(len(anchors), z_all.shape[0], chunk_size, z.device)
+        terms = streaming.choose_kernel(
+            dense_supcon_terms, streaming.streamed_supcon_terms, len(anchors), z_all.shape[0],
+            chunk_size, z.device,
+        )  # fmt: skip
         losses, valid = terms(z_all, labels_all, anchors, float(temperature), float(hardness))
         total = torch.where(valid, losses, 0.0).sum()
     return mean_over_anchors(
@@ -140,7 +142,10 @@ def hscl(
         # With n <= 2 no anchor has both a positive and a negative, so Q is never used then.
         q = num_negatives if num_negatives is not None else max(n_rows - 2, 1)
         anchors = torch.arange(batch.start, batch.stop, device=z.device)
-        terms = _choose_hscl_kernel(len(anchors), n_rows, chunk_size, z.device)
+        terms = streaming.choose_kernel(
+            dense_hscl_terms, streaming.streamed_hscl_terms, len(anchors), n_rows, chunk_size,
+            z.device,
+        )  # fmt: skip
         pair_losses, pair_counts = terms(
             z_all, labels_all, anchors, float(temperature), float(beta), int(q)
         )
@@ -153,26 +158,7 @@ def hscl(
     )
 
 
-def _choose_supcon_kernel(
-    n_anchors: int, n_rows: int, chunk_size: int | None, device: torch.device | str = "cpu"
-) -> SupConKernel:
-    """Dense below the measured crossover, the memory-linear kernel above it or whenever a
-    `chunk_size` is given (policy: `streaming.use_streaming`)."""
-    if streaming.use_streaming(n_anchors, n_rows, chunk_size, device):
-        return functools.partial(streaming.supcon_terms, chunk_size=chunk_size)
-    return supcon_terms
-
-
-def _choose_hscl_kernel(
-    n_anchors: int, n_rows: int, chunk_size: int | None, device: torch.device | str = "cpu"
-) -> HSCLKernel:
-    """As `_choose_supcon_kernel`, for H-SCL."""
-    if streaming.use_streaming(n_anchors, n_rows, chunk_size, device):
-        return functools.partial(streaming.hscl_terms, chunk_size=chunk_size)
-    return hscl_terms
-
-
-def supcon_terms(
+def dense_supcon_terms(
     z: Tensor, labels: Tensor, anchors: Tensor, temperature: float, hardness: float
 ) -> tuple[Tensor, Tensor]:
     """Dense SupCon kernel: (loss of each anchor, whether it has a positive).
@@ -206,7 +192,7 @@ def supcon_terms(
     return losses, valid
 
 
-def hscl_terms(
+def dense_hscl_terms(
     z: Tensor,
     labels: Tensor,
     anchors: Tensor,

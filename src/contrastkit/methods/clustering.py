@@ -13,31 +13,22 @@ applies to images; text and vectors use two views.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastkit import losses
-from contrastkit.data.views import MultiCropViews
-from contrastkit.errors import ConfigError
-from contrastkit.methods.batch import Batch
-from contrastkit.methods.self_supervised import (
-    VIEW_OPTIONS,
-    Recipe,
+from contrastkit.config.defaults import MAX_AUTO_FREEZE
+from contrastkit.errors import OptionError
+from contrastkit.methods.base import Batch, BuildContext, MethodSpec
+from contrastkit.methods.two_view import (
     check_views,
     encode_views,
     make_views,
     projection_head,
+    with_gather,
 )
-
-if TYPE_CHECKING:
-    from contrastkit.methods.registry import BuildContext
-
-DEFAULT_PROTOTYPES = 128
-DEFAULT_LOCAL_CROPS = 4
-MAX_AUTO_FREEZE = 313  # SwAV's default: one ImageNet epoch at batch 4096
+from contrastkit.views.images import MultiCropViews
 
 
 def swapped_prediction(
@@ -128,46 +119,38 @@ class SwAV(nn.Module):
 def _check_swav(kind: str, mode: str, options: dict) -> None:
     check_views(kind, mode, options)
     if options.get("local_crops") and kind != "images":
-        raise ConfigError(
-            f"--local-crops applies to images (multi-crop), but the input is {kind}; leave it out"
+        raise OptionError(
+            "local_crops",
+            f"{{option}} applies to images (multi-crop), but the input is {kind}; leave it out",
         )
 
 
 def _build_swav(ctx: BuildContext) -> nn.Module:
     head, dim = projection_head(ctx)
     o = ctx.options
-    local_crops = o.get("local_crops", DEFAULT_LOCAL_CROPS)
-    if ctx.kind == "images" and ctx.augment is not None and local_crops > 0:
+    if ctx.kind == "images" and ctx.augment is not None and o["local_crops"] > 0:
         a = ctx.augment
-        views: nn.Module = MultiCropViews(a.height, a.width, a.channels, local_crops)
+        views: nn.Module = MultiCropViews(a.height, a.width, a.channels, o["local_crops"])
     else:
         views = make_views(ctx)
-    options = {k: o[k] for k in ("temperature", "epsilon", "sinkhorn_iterations") if k in o}
     return SwAV(
         ctx.encoder,
         head,
         views,
         dim,
-        o.get("num_prototypes") or DEFAULT_PROTOTYPES,
+        o["num_prototypes"],
         o.get("freeze_prototypes"),
-        dict(options, gather=ctx.gather),
+        with_gather("swav", ctx),
     )
 
 
-CLUSTERING_RECIPES: dict[str, Recipe] = {
-    "swav": Recipe(
+CLUSTERING_SPECS: dict[str, MethodSpec] = {
+    "swav": MethodSpec(
         "swav",
+        False,
         _build_swav,
-        (
-            "temperature",
-            "epsilon",
-            "sinkhorn_iterations",
-            "num_prototypes",
-            "local_crops",
-            "freeze_prototypes",
-            *VIEW_OPTIONS,
-        ),
         "SwAV: swapped prediction of Sinkhorn cluster codes, multi-crop for images (no labels)",
+        loss=losses.swav,
         check_fit=_check_swav,
     )
 }

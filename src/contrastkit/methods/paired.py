@@ -10,17 +10,12 @@ aligns is exactly what `transform` returns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor, nn
 
 from contrastkit import losses
-from contrastkit.methods.batch import Batch
-from contrastkit.methods.self_supervised import Recipe, loss_options
-
-if TYPE_CHECKING:
-    from contrastkit.methods.registry import BuildContext
+from contrastkit.methods.base import Batch, BuildContext, MethodSpec
+from contrastkit.methods.two_view import with_gather
 
 
 class PairedContrastive(nn.Module):
@@ -40,15 +35,16 @@ class PairedContrastive(nn.Module):
 
 
 def _build_clip(ctx: BuildContext) -> nn.Module:
-    return PairedContrastive(ctx.encoder, loss_options(ctx, losses.clip))
+    return PairedContrastive(ctx.encoder, with_gather("clip", ctx))
 
 
-PAIRED_RECIPES: dict[str, Recipe] = {
-    "clip": Recipe(
+PAIRED_SPECS: dict[str, MethodSpec] = {
+    "clip": MethodSpec(
         "clip",
+        False,
         _build_clip,
-        ("temperature",),
         "CLIP: symmetric InfoNCE between the two texts of each pair (pairs, no labels)",
+        loss=losses.clip,
         kinds=("pairs",),
     )
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import torch
@@ -10,8 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastkit import losses
-from contrastkit.errors import ConfigError
-from contrastkit.methods.batch import Batch
+from contrastkit.errors import OptionError
+from contrastkit.methods.base import Batch, BuildContext, MethodSpec, loss_keywords
+from contrastkit.models.heads import ProjectionHead
 
 # Losses taking (x, labels): usable as `--method NAME` with labelled data.
 SUPERVISED_LOSSES: dict[str, Callable] = {
@@ -23,41 +23,14 @@ SUPERVISED_LOSSES: dict[str, Callable] = {
     "npair": losses.npair,
 }
 SUPERVISED_METHODS = (*SUPERVISED_LOSSES, "ce")
-# Augmented views of each image row in a batch. One: the class-balanced batch already gives
-# every anchor positives (other rows of its class, each augmented), and a second view of the
-# same row doubles the cost of a step. Fashion-MNIST, small CNN, 3 min of CPU each: kNN-1
-# 89.96 % with one view, 88.27 % with two (ce 89.78 %); `python -m benchmarks.supcon_views`,
-# benchmarks/results/supcon_views_3min.jsonl. SupCon's paper used two.
-DEFAULT_VIEWS = 1
-
-
-def loss_options_for(method: str, options: dict) -> dict:
-    """The options `method`'s loss takes (and `views`, the recipe's own, for contrastive
-    methods); an option it does not take is a ConfigError. A loss with `**options` takes any."""
-    if method == "ce":
-        allowed: set[str] = set()
-    else:
-        params = inspect.signature(SUPERVISED_LOSSES[method]).parameters
-        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return dict(options)  # a loss taking **options (e.g. a wrapper) takes them all
-        allowed = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY} - {
-            "gather",
-            "chunk_size",
-        }
-        allowed.add("views")
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        flags = ", ".join("--" + u.replace("_", "-") for u in unknown)
-        takes = ", ".join("--" + a.replace("_", "-") for a in sorted(allowed)) or "none"
-        raise ConfigError(f"{flags} is not an option of method {method} (its options: {takes})")
-    return dict(options)
 
 
 def check_supervised_fit(kind: str, mode: str, options: dict) -> None:
     """`views` only means something where rows are augmented: images."""
     if options.get("views") is not None and kind != "images":
-        raise ConfigError(
-            f"--views applies to images (augmented views), but the input is {kind}; leave it out"
+        raise OptionError(
+            "views",
+            f"{{option}} applies to images (augmented views), but the input is {kind}; leave it out",
         )
 
 
@@ -79,8 +52,8 @@ class SupervisedContrastive(nn.Module):
         self.encoder, self.head, self.augment = encoder, head, augment
         self.method = method
         self.loss_fn = SUPERVISED_LOSSES[method]
-        self.options = dict(options)
-        self.views = self.options.pop("views", None) or DEFAULT_VIEWS
+        self.views = options.get("views", 1)  # images only: the plan sets it from DEFAULT_VIEWS
+        self.options = loss_keywords(method, options)
         if method != "npair":
             self.options["gather"] = gather
 
@@ -109,10 +82,6 @@ class SupervisedContrastive(nn.Module):
         idx_a, idx_p = torch.tensor(first, device=z.device), torch.tensor(second, device=z.device)
         return self.loss_fn(z[idx_a], z[idx_p], **self.options)
 
-    @torch.no_grad()
-    def embed(self, x) -> Tensor:
-        return F.normalize(self.encoder(x), dim=1)
-
 
 class CrossEntropy(nn.Module):
     """The baseline users compare against: a linear classifier on the embedding."""
@@ -127,3 +96,25 @@ class CrossEntropy(nn.Module):
     def forward(self, batch: Batch) -> Tensor:
         x = batch.inputs if self.augment is None else self.augment(batch.inputs)
         return F.cross_entropy(self.classifier(self.encoder(x)), batch.labels)
+
+
+def _supervised_spec(name: str) -> MethodSpec:
+    def build(ctx: BuildContext) -> nn.Module:
+        head = ProjectionHead(ctx.dim, ctx.head_dim) if ctx.head_dim else nn.Identity()
+        return SupervisedContrastive(
+            ctx.encoder, head, name, ctx.options, augment=ctx.augment, gather=ctx.gather
+        )
+
+    loss = SUPERVISED_LOSSES[name]
+    doc = (loss.__doc__ or name).strip().splitlines()[0]
+    return MethodSpec(name, True, build, doc, loss=loss, check_fit=check_supervised_fit)
+
+
+def _build_cross_entropy(ctx: BuildContext) -> nn.Module:
+    return CrossEntropy(ctx.encoder, ctx.dim, ctx.num_classes, ctx.augment)
+
+
+SUPERVISED_SPECS: dict[str, MethodSpec] = {
+    **{name: _supervised_spec(name) for name in SUPERVISED_LOSSES},
+    "ce": MethodSpec("ce", True, _build_cross_entropy, "cross-entropy on a linear head (baseline)"),
+}

@@ -23,11 +23,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from contrastkit.io.atomic import default_mode
 from contrastkit.models.adapter import ResidualAdapter
 from contrastkit.models.cache import cached_embeddings, known_dim
 from contrastkit.models.text import DEFAULT_TEXT_MODEL_ALIASES, TextEncoder, resolve_text_model
 from contrastkit.models.vision import build_image_encoder
-from contrastkit.training.atomic import default_mode
 
 
 def _save_weights(module: nn.Module, path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contrastkit.training.atomic import write_bytes_atomic
+from contrastkit.io.atomic import write_bytes_atomic
 
 
 def cache_dir() -> Path:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from contrastkit.errors import UserError
-from contrastkit.training.atomic import sha256_file, write_json_atomic
+from contrastkit.io.atomic import sha256_file, write_json_atomic
 
 MANIFEST = "contrastkit.json"
 FORMAT = "contrastkit-refiner"

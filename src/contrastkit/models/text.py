@@ -172,7 +172,7 @@ class TextEncoder(nn.Module):
             self.st.save(str(path), safe_serialization=True)
         finally:
             hf_logging.enable_progress_bar()
-        from contrastkit.training.atomic import default_mode
+        from contrastkit.io.atomic import default_mode
 
         for weights in Path(path).rglob("*.safetensors"):  # safetensors creates them 0600
             os.chmod(weights, default_mode())

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -25,7 +24,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from contrastkit.errors import UserError
-from contrastkit.training.atomic import default_mode, fsync_dir, sha256_file, write_json_atomic
+from contrastkit.io.atomic import (
+    atomic_folder,
+    default_mode,
+    fsync_file,
+    sha256_file,
+    write_json_atomic,
+)
 
 TENSORS = "tensors.safetensors"
 STATE = "state.json"
@@ -41,24 +46,14 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint `name` under `root` atomically and point `latest.json` at it."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.", suffix=".tmp"))
-    os.chmod(tmp, default_mode(directory=True))
-    try:
+    final = root / name
+    with atomic_folder(final) as tmp:
         flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
         save_file(flat, str(tmp / TENSORS))
         os.chmod(tmp / TENSORS, default_mode())  # safetensors creates it 0600
-        _fsync_file(tmp / TENSORS)
+        fsync_file(tmp / TENSORS)
         state = dict(state, tensors_sha256=sha256_file(tmp / TENSORS))
         write_json_atomic(tmp / STATE, state)
-        final = root / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        fsync_dir(root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     write_json_atomic(root / LATEST, {"name": name, "state_sha256": sha256_file(final / STATE)})
     _prune(root, keep)
     return final
@@ -120,8 +115,3 @@ def _prune(root: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
     for stale in root.glob(".*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from contrastkit.errors import UserError
-from contrastkit.losses._checks import NonFiniteInputError
+from contrastkit.losses import NonFiniteInputError
 from contrastkit.training.checkpoint import CheckpointError, load_latest, save_checkpoint
 from contrastkit.training.progress import TrainingProgress
 from contrastkit.training.schedule import warmup_cosine
@@ -97,7 +97,6 @@ class Trainer:
         validate: Callable[[], float] | None = None,
         checkpoint_dir: str | Path | None = None,
         train_module: nn.Module | None = None,
-        extra_state: Callable[[], dict] | None = None,
         param_groups: list[dict] | None = None,
         save_checkpoints: bool = True,
     ) -> None:
@@ -109,7 +108,6 @@ class Trainer:
         self.settings = settings
         self.validate = validate
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
-        self.extra_state = extra_state
         params = param_groups or [p for p in method.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             params, lr=settings.lr, weight_decay=settings.weight_decay, fused=_can_fuse(params)
@@ -289,7 +287,6 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": rng_meta,
-            "extra": self.extra_state() if self.extra_state else {},
         }
         save_checkpoint(self.checkpoint_dir, f"epoch-{epoch:04d}", tensors, state)
         self._checkpoint_epoch = epoch

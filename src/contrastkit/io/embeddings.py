@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from contrastkit.errors import DataError
-from contrastkit.training.atomic import default_mode, write_bytes_atomic
+from contrastkit.io.atomic import atomic_file, write_bytes_atomic
 
 
 def write_embeddings(
@@ -45,19 +43,8 @@ def write_embeddings(
             pa.array(np.ascontiguousarray(Z, dtype=np.float32).ravel(), pa.float32()), dim
         ),
     })  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, default_mode())
-    try:
+    with atomic_file(path) as tmp:
         pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

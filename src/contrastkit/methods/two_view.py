@@ -1,11 +1,11 @@
 """Self-supervised recipes: no labels, the views make the positive pairs.
 
-Views per kind of input (`Views`):
+Views per kind of input (`contrastkit.views.batch.Views`):
 - images: `ImageViews("self_supervised")` applied to the batch once per view (random resized
   crop, flip, colour jitter, grayscale for RGB, blur, solarize); SwAV uses multi-crop.
 - text in mode finetune: the same sentences go twice through the text encoder in train mode,
   so its dropout makes the two views (SimCSE); `text_augment` delete / swap / mask also edits
-  the words of each view (see `contrastkit.data.text_views`).
+  the words of each view (see `contrastkit.views.text`).
 - text and vectors in mode adapter: the frozen base embeddings go twice through the adapter in
   train mode; its input-feature dropout (`input_dropout`, 0.3 by default) and hidden dropout
   are the views. The adapter starts as the identity, so the two views start equal and drift
@@ -14,64 +14,22 @@ Views per kind of input (`Views`):
 This module holds the two-view recipes whose loss compares the two projections directly
 (simclr, dcl, hcl, barlow_twins, vicreg, simcse); `momentum_methods` holds moco and byol,
 `clustering` swav, `paired` clip. Each recipe is a `Recipe`, turned into a `MethodSpec` by
-`contrastkit.methods.registry`.
+`contrastkit.methods.base`.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from contrastkit import losses
-from contrastkit.data.text_views import TextViews
-from contrastkit.errors import ConfigError
-from contrastkit.methods.batch import Batch
+from contrastkit.errors import OptionError
+from contrastkit.methods.base import Batch, BuildContext, MethodSpec, loss_keywords
 from contrastkit.models.heads import ProjectionHead
-
-if TYPE_CHECKING:
-    from contrastkit.methods.registry import BuildContext
-
-# Loss keywords the recipe sets itself, never the user.
-_INTERNAL = {"gather", "chunk_size", "negatives", "in_batch_negatives"}
-# Options of the views, accepted by every recipe with unlabelled views.
-VIEW_OPTIONS = ("text_augment",)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """What the registry needs to know about a self-supervised method."""
-
-    name: str
-    build: Callable[[BuildContext], nn.Module]
-    options: tuple[str, ...]  # every option a user may set for it
-    description: str
-    kinds: tuple[str, ...] = ("text", "vectors", "images")
-    default_modes: dict[str, str] = field(default_factory=dict)
-    check_fit: Callable[[str, str, dict], None] | None = None
-
-    def check_options(self, options: dict) -> dict:
-        return check_recipe_options(self.name, options, self.options)
-
-
-def loss_keywords(loss: Callable) -> tuple[str, ...]:
-    """The keyword options of `loss` a user may set (not gather, chunk_size, queues)."""
-    params = inspect.signature(loss).parameters
-    return tuple(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in _INTERNAL)
-
-
-def check_recipe_options(method: str, options: dict, allowed: tuple[str, ...]) -> dict:
-    """`options` unchanged, or a ConfigError naming the options `method` does not take."""
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        flags = ", ".join("--" + u.replace("_", "-") for u in unknown)
-        takes = ", ".join("--" + a.replace("_", "-") for a in sorted(allowed)) or "none"
-        raise ConfigError(f"{flags} is not an option of method {method} (its options: {takes})")
-    return dict(options)
+from contrastkit.views.batch import Views, mask_token_of
 
 
 def check_views(kind: str, mode: str, options: dict) -> None:
@@ -80,12 +38,15 @@ def check_views(kind: str, mode: str, options: dict) -> None:
     if augment is None:
         return
     if kind != "text":
-        raise ConfigError(f"--text-augment applies to text, but the input is {kind}; leave it out")
+        raise OptionError(
+            "text_augment", f"{{option}} applies to text, but the input is {kind}; leave it out"
+        )
     if augment != "dropout" and mode != "finetune":
-        raise ConfigError(
-            f"--text-augment {augment} edits words, so it needs --mode finetune; in mode {mode} "
-            "the texts are embedded once by the frozen model and the adapter's feature dropout "
-            "makes the views (leave --text-augment out)"
+        raise OptionError(
+            "text_augment",
+            f"{{option}} {augment} edits words, so it needs mode finetune; in mode {mode} the "
+            "texts are embedded once by the frozen model and the adapter's feature dropout makes "
+            "the views (leave {option} out)",
         )
 
 
@@ -108,37 +69,11 @@ def projection_head(ctx: BuildContext, batch_norm: bool = False) -> tuple[nn.Mod
     return ProjectionHead(ctx.dim, ctx.head_dim), ctx.head_dim
 
 
-class Views(nn.Module):
-    """`views(inputs, n)` -> n views of a batch's inputs, as the module docstring describes."""
-
-    def __init__(
-        self,
-        augment: nn.Module | None,
-        kind: str | None,
-        mode: str | None,
-        text_augment: str | None = None,
-        mask_token: str = "[MASK]",
-    ) -> None:
-        super().__init__()
-        self.augment = augment
-        self.text_views = None
-        if kind == "text" and mode == "finetune":
-            self.text_views = TextViews(text_augment or "dropout", mask_token=mask_token)
-
-    def forward(self, inputs: Any, n: int = 2) -> list:
-        if self.augment is not None:
-            return [self.augment(inputs) for _ in range(n)]
-        if self.text_views is not None:
-            return [self.text_views(inputs) for _ in range(n)]
-        return [inputs] * n  # adapter: the adapter's dropout makes the views
-
-
-def make_views(ctx: BuildContext, encoder: nn.Module | None = None) -> Views:
+def make_views(ctx: BuildContext) -> Views:
     """The views for this context; a text encoder's tokenizer supplies the mask token."""
-    encoder = encoder if encoder is not None else ctx.encoder
-    tokenizer = getattr(getattr(encoder, "st", None), "tokenizer", None)
-    mask_token = getattr(tokenizer, "mask_token", None) or "[MASK]"
-    return Views(ctx.augment, ctx.kind, ctx.mode, ctx.options.get("text_augment"), mask_token)
+    return Views(
+        ctx.augment, ctx.kind, ctx.mode, ctx.options.get("text_augment"), mask_token_of(ctx.encoder)
+    )
 
 
 def encode_views(network: Callable[[Any], Tensor], views: list) -> list[Tensor]:
@@ -182,13 +117,9 @@ class TwoViewMethod(nn.Module):
         return self.loss(z1, z2, **self.loss_options)
 
 
-def loss_options(ctx: BuildContext, loss: Callable, defaults: dict | None = None) -> dict:
-    """The user's options for `loss` over the recipe's defaults, plus `gather` if it takes it."""
-    keywords = loss_keywords(loss)
-    chosen = {**(defaults or {}), **{k: v for k, v in ctx.options.items() if k in keywords}}
-    if "gather" in inspect.signature(loss).parameters:
-        chosen["gather"] = ctx.gather
-    return chosen
+def with_gather(name: str, ctx: BuildContext) -> dict:
+    """The options of `name` that go to its loss, plus `gather` (all these losses take it)."""
+    return {**loss_keywords(name, ctx.options), "gather": ctx.gather}
 
 
 def _two_view(
@@ -197,22 +128,18 @@ def _two_view(
     description: str,
     *,
     batch_norm_head: bool = False,
-    defaults: dict | None = None,
-    **recipe: Any,
-) -> Recipe:
+    **spec: Any,
+) -> MethodSpec:
     def build(ctx: BuildContext) -> nn.Module:
         head, _ = projection_head(ctx, batch_norm=batch_norm_head)
-        return TwoViewMethod(
-            ctx.encoder, head, make_views(ctx), loss, loss_options(ctx, loss, defaults)
-        )
+        return TwoViewMethod(ctx.encoder, head, make_views(ctx), loss, with_gather(name, ctx))
 
-    options = loss_keywords(loss) + VIEW_OPTIONS
-    return Recipe(name, build, options, description, check_fit=check_views, **recipe)
+    return MethodSpec(name, False, build, description, loss=loss, check_fit=check_views, **spec)
 
 
-TWO_VIEW_RECIPES: dict[str, Recipe] = {
-    r.name: r
-    for r in (
+TWO_VIEW_SPECS: dict[str, MethodSpec] = {
+    s.name: s
+    for s in (
         _two_view("simclr", losses.nt_xent, "SimCLR: NT-Xent over two views (no labels)"),
         _two_view("dcl", losses.dcl, "DCL: debiased contrastive loss over two views (no labels)"),
         _two_view("hcl", losses.hcl, "HCL: hard negatives without labels, over two views"),
@@ -233,7 +160,6 @@ TWO_VIEW_RECIPES: dict[str, Recipe] = {
             losses.info_nce,
             "SimCSE: each sentence against its dropout twin, the others' twins as negatives "
             "(text only; defaults to mode finetune; use simclr for vectors and images)",
-            defaults={"temperature": 0.05},
             kinds=("text",),
             default_modes={"text": "finetune"},
         ),

@@ -9,39 +9,20 @@ step). Only the online encoder is kept after training.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor, nn
 
 from contrastkit import losses
-from contrastkit.methods.batch import Batch
-from contrastkit.methods.self_supervised import (
-    VIEW_OPTIONS,
-    Recipe,
-    Views,
+from contrastkit.methods.base import Batch, BuildContext, MethodSpec
+from contrastkit.methods.two_view import (
     check_views,
     encode_views,
-    loss_options,
     make_views,
     mlp_head,
     projection_head,
+    with_gather,
 )
 from contrastkit.models.momentum import MemoryQueue, MomentumTarget, cosine_momentum
-
-if TYPE_CHECKING:
-    from contrastkit.methods.registry import BuildContext
-
-DEFAULT_MOMENTUM = 0.99  # MoCo v3 / solo-learn's base for short schedules; 1 at the end
-DEFAULT_QUEUE_SIZE = 4096
-MOCO_TEMPERATURE = 0.2  # MoCo v2
-
-
-def default_queue_size(rows: int | None) -> int:
-    """4096 keys, or half the training rows when there are fewer: an instance's own key from
-    the previous epoch then rarely sits among its negatives."""
-    if not rows:
-        return DEFAULT_QUEUE_SIZE
-    return max(1, min(DEFAULT_QUEUE_SIZE, rows // 2))
+from contrastkit.views.batch import Views
 
 
 class _MomentumMethod(nn.Module):
@@ -124,31 +105,31 @@ class BYOL(_MomentumMethod):
 
 def _build_moco(ctx: BuildContext) -> nn.Module:
     head, dim = projection_head(ctx)
-    size = ctx.options.get("queue_size") or default_queue_size(ctx.rows)
-    momentum = ctx.options.get("momentum", DEFAULT_MOMENTUM)
-    options = loss_options(ctx, losses.info_nce, {"temperature": MOCO_TEMPERATURE})
-    return MoCo(ctx.encoder, head, make_views(ctx), dim, size, momentum, options)
+    o = ctx.options
+    options = with_gather("moco", ctx)
+    return MoCo(ctx.encoder, head, make_views(ctx), dim, o["queue_size"], o["momentum"], options)
 
 
 def _build_byol(ctx: BuildContext) -> nn.Module:
     head, dim = projection_head(ctx, batch_norm=True)
-    momentum = ctx.options.get("momentum", DEFAULT_MOMENTUM)
-    return BYOL(ctx.encoder, head, make_views(ctx), dim, momentum)
+    return BYOL(ctx.encoder, head, make_views(ctx), dim, ctx.options["momentum"])
 
 
-MOMENTUM_RECIPES: dict[str, Recipe] = {
-    "moco": Recipe(
+MOMENTUM_SPECS: dict[str, MethodSpec] = {
+    "moco": MethodSpec(
         "moco",
+        False,
         _build_moco,
-        ("temperature", "queue_size", "momentum", *VIEW_OPTIONS),
         "MoCo v2: momentum key encoder and a queue of negative keys (no labels)",
+        loss=losses.info_nce,
         check_fit=check_views,
     ),
-    "byol": Recipe(
+    "byol": MethodSpec(
         "byol",
+        False,
         _build_byol,
-        ("momentum", *VIEW_OPTIONS),
         "BYOL: online predictor regresses a momentum target's view (no labels, no negatives)",
+        loss=losses.byol,
         check_fit=check_views,
     ),
 }

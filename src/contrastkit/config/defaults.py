@@ -52,13 +52,15 @@ The image recipe ("images-finetune": the small CNN trained from scratch), choice
   bfloat16 units the small CNN trains 1100 to 2300 images/s (AVX512-BF16 to AMX), so that is
   6 to 12 min; Fashion-MNIST validation kNN-1 (5000 held-out training images) was 90.3 %
   after 4 epochs.
-- The views that go with it are light (shifted crop and flip, see `contrastkit.data.views`).
+- The views that go with it are light (shifted crop and flip, see `contrastkit.views.images`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+
+from contrastkit.config.options import SUPERVISED_CONTRASTIVE
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,28 @@ class Plan:
     epochs: int
     lr: float
     head_lr: float
-    val_fraction: float
-    # Loss options the plan chose for what the user left unset (e.g. supcon's hardness).
-    loss_defaults: dict = field(default_factory=dict)
+    projection_head: bool = False
+    # What the plan chose for the method's options the user left unset (e.g. supcon's hardness).
+    option_defaults: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> Plan:
+        """A saved plan; keys of older versions that no longer exist are left out."""
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+
 
 HARD_NEGATIVES_MIN_ROWS_PER_CLASS = 100
+DEFAULT_VIEWS = 1
+SIMCSE_TEMPERATURE = 0.05
+MOCO_TEMPERATURE = 0.2
+DEFAULT_MOMENTUM = 0.99
+DEFAULT_QUEUE_SIZE = 4096
+DEFAULT_PROTOTYPES = 128
+DEFAULT_LOCAL_CROPS = 4
+MAX_AUTO_FREEZE = 313
 
 # (batch size, target optimiser steps, min epochs, max epochs, lr, head lr)
 _RECIPES = {
@@ -96,25 +111,46 @@ def plan_training(config, kind: str, mode: str, n_rows: int, n_classes: int | No
     epochs = config.epochs or max(
         min_epochs, min(max_epochs, math.ceil(target_steps / steps_per_epoch))
     )
+    head = config.projection_head if config.projection_head is not None else mode != "adapter"
     return Plan(
         batch_size=batch_size,
         m_per_class=m,
         epochs=epochs,
         lr=config.lr or lr,
         head_lr=config.lr or head_lr,
-        val_fraction=config.val_fraction or 0.0,
-        loss_defaults=_loss_defaults(config, mode, n_rows, n_classes),
+        projection_head=head,
+        option_defaults=_option_defaults(config, kind, mode, n_rows, n_classes),
     )
 
 
-def _loss_defaults(config, mode: str, n_rows: int, n_classes: int | None) -> dict:
-    """supcon's hardness for the adapter when the user gave none: the tilt where classes are
-    dense, plain SupCon where they are not."""
-    unset = config.method == "supcon" and config.hardness is None
-    if not (unset and mode == "adapter" and n_classes):
-        return {}
-    dense = n_rows / n_classes >= HARD_NEGATIVES_MIN_ROWS_PER_CLASS
-    return {"hardness": 1.0 if dense else 0.0}
+def method_options(config, plan: Plan) -> dict:
+    """The method's options: the user's values over the plan's choices."""
+    return {**plan.option_defaults, **config.method_options()}
+
+
+def _option_defaults(config, kind: str, mode: str, n_rows: int, n_classes: int | None) -> dict:
+    """The plan's value for each option of the method that the user left unset (the loss's own
+    default applies to the others)."""
+    chosen: dict = {}
+    method = config.method
+    if method == "supcon" and mode == "adapter" and n_classes:
+        # the tilt where classes are dense, plain SupCon where they are not
+        dense = n_rows / n_classes >= HARD_NEGATIVES_MIN_ROWS_PER_CLASS
+        chosen["hardness"] = 1.0 if dense else 0.0
+    if method in SUPERVISED_CONTRASTIVE and kind == "images":
+        chosen["views"] = DEFAULT_VIEWS
+    if method == "simcse":
+        chosen["temperature"] = SIMCSE_TEMPERATURE
+    if method == "moco":
+        chosen["temperature"] = MOCO_TEMPERATURE
+        chosen["queue_size"] = max(1, min(DEFAULT_QUEUE_SIZE, n_rows // 2))
+    if method in ("moco", "byol"):
+        chosen["momentum"] = DEFAULT_MOMENTUM
+    if method == "swav":
+        chosen["num_prototypes"] = DEFAULT_PROTOTYPES
+        chosen["local_crops"] = DEFAULT_LOCAL_CROPS if kind == "images" else 0
+    set_by_user = config.method_options()
+    return {k: v for k, v in chosen.items() if k not in set_by_user}
 
 
 def _rows_per_class(n_rows: int, n_classes: int | None, batch_size: int) -> int:

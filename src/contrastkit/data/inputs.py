@@ -163,16 +163,3 @@ def check_images(X) -> np.ndarray:
         if bad.size:
             raise DataError(f"images contain NaN or inf in rows {_rows(bad.tolist())}")
     return X
-
-
-def check_labels(y, n: int) -> np.ndarray:
-    """Labels as a 1-D array with one entry per row (types and missing values are checked by
-    `contrastkit.data.encode_labels`)."""
-    if y is None:
-        raise DataError("this method needs labels: pass y")
-    if hasattr(y, "detach"):
-        y = y.detach().cpu().numpy()
-    y = y if isinstance(y, np.ndarray) else np.asarray(list(y), dtype=object)
-    if y.ndim != 1 or len(y) != n:
-        raise DataError(f"y must have one label per row: {n} rows but y has shape {y.shape}")
-    return y

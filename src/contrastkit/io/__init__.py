@@ -1,0 +1,1 @@
+"""Files: atomic writes, embedding files, the run folder. Imports nothing but `errors`."""

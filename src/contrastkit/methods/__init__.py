@@ -1,0 +1,1 @@
+"""Methods: which views, head and loss make SupCon, H-SCL, SimCLR, MoCo, BYOL, SwAV, CLIP..."""

@@ -1,0 +1,233 @@
+"""`contrastkit refine`: files in; model, embeddings, metrics and report out, in one run folder.
+
+The steps: read the data -> set the evaluation rows apart (the test data, else 10 % of the
+training rows that neither train nor pick the epoch) -> open the run folder (locked; see
+`contrastkit.io.run_folder`) -> `Refiner.fit` -> evaluate before vs after -> write the outputs.
+Under torchrun every rank trains; rank 0 alone touches the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contrastkit.data.labels import encode_labels
+from contrastkit.data.readers import read_train_test
+from contrastkit.data.splits import stratified_split, take
+from contrastkit.errors import DataError, UserError
+from contrastkit.io.run_folder import RunFolder, check_run_dir, open_run_dir
+from contrastkit.refiner import Refiner
+from contrastkit.run import outputs
+from contrastkit.run.resume import check_resume, options_for_resume, run_config
+from contrastkit.training.distributed import leave_distributed
+
+EVALUATION_FRACTION = 0.1  # of the training rows, held out when there is no test data
+
+
+@dataclass
+class ReadOptions:
+    text_column: str | None = None
+    label_column: str | None = None
+    vector_column: str | None = None
+    pair_columns: tuple[str, str] | None = None  # two text columns: pairs (clip)
+
+    def columns(self) -> dict:
+        return dict(vars(self))
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    before: dict
+    after: dict
+    timing: dict
+    evaluated_on: str
+    notes: list[str] = field(default_factory=list)
+    writer: bool = True  # False on the ranks > 0 of a torchrun job: rank 0 wrote the folder
+
+
+@dataclass
+class RunData:
+    """The rows that train and the rows that measure, with the labels encoded once."""
+
+    kind: str
+    X: object
+    y: object
+    X_eval: object
+    y_eval: object
+    evaluated_on: str
+    eval_split: str  # "test" or "validation" (in embeddings.parquet)
+    train_source: str = ""
+    test_source: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def refine_run(
+    train: str,
+    out: str | Path,
+    *,
+    test: str | None = None,
+    read: ReadOptions | None = None,
+    options: dict | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    report: bool = True,
+) -> RunResult:
+    """Run the whole job and write the run folder. `options` are Refiner keywords."""
+    started = time.perf_counter()
+    timing: dict[str, float] = {}
+    read = read or ReadOptions()
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    # Everything that can be checked is checked before anything is written: the run folder,
+    # the options, the data; a refused command leaves the folder as it was.
+    run = check_run_dir(out, resume=resume, overwrite=overwrite) if main_rank else Path(out)
+    given = dict(options or {})
+    options = options_for_resume(run, given) if resume else given
+    refiner = Refiner(**options)
+    tick = time.perf_counter()
+    data = read_run_data(train, test, read, refiner, int(options.get("seed", 0)))
+    timing["read_s"] = time.perf_counter() - tick
+    config = run_config(refiner, data, train, test, read, options)
+    if not main_rank:
+        _fit(refiner, data, run / "checkpoints", resume, timing)
+        return RunResult(run, {}, {}, timing, data.evaluated_on, data.notes, writer=False)
+    folder = open_run_dir(run, overwrite=overwrite)
+    try:
+        if resume:
+            check_resume(folder.saved_config(), config, given)
+        folder.write_config(config)
+        try:
+            _fit(refiner, data, folder.work / "checkpoints", resume, timing)
+        except UserError:
+            folder.abandon()
+            raise
+        result = _write_outputs(folder, refiner, data, config, timing, report, started)
+        folder.finish()
+    finally:
+        folder.release()
+    return result
+
+
+def read_run_data(train, test, read: ReadOptions, refiner: Refiner, seed: int) -> RunData:
+    """The training rows and the evaluation rows: the test data, else a stratified 10 % of
+    the labelled training rows, held out of training and of the choice of epoch."""
+    supervised = refiner.spec.needs_labels
+    train_ds, test_ds = read_train_test(train, test, require_labels=supervised, **read.columns())
+    if supervised and train_ds.labels is None:
+        raise DataError(
+            f"{train_ds.source} has no label column, and method {refiner.config.method} needs "
+            "labels; name it with --label-column, or pick a self-supervised method"
+        )
+    X, y = train_ds.inputs, train_ds.labels
+    if test_ds is not None:
+        data = RunData(
+            train_ds.kind,
+            X,
+            y,
+            test_ds.inputs,
+            test_ds.labels,
+            f"test data {test_ds.source}",
+            "test",
+        )
+    elif y is not None and train_ds.kind != "pairs":  # pair scores are not classes to split by
+        kept, held = stratified_split(encode_labels(y).train, EVALUATION_FRACTION, seed)
+        evaluated_on = (
+            f"a held-out {EVALUATION_FRACTION:.0%} of {train_ds.source} (used neither for "
+            "training nor to pick the epoch)"
+        )
+        data = RunData(
+            train_ds.kind,
+            take(X, kept),
+            y[kept],
+            take(X, held),
+            y[held],
+            evaluated_on,
+            "validation",
+        )
+        data.notes.append("no --test given: metrics are on held-out training rows")
+    else:
+        data = RunData(train_ds.kind, X, y, None, None, "nothing (no labelled test data)", "test")
+    if data.y is not None and data.y_eval is not None and data.kind != "pairs":
+        encode_labels(
+            data.y, data.y_eval
+        )  # train and test labels must be comparable: found out now
+    data.train_source = str(train)
+    data.test_source = None if test is None else str(test)
+    return data
+
+
+def _fit(refiner: Refiner, data: RunData, checkpoints: Path, resume: bool, timing: dict) -> None:
+    tick = time.perf_counter()
+    refiner.fit(data.X, data.y, checkpoint_dir=checkpoints, resume=resume)
+    timing["fit_s"] = time.perf_counter() - tick
+    leave_distributed(refiner.dist_)  # training was the last collective work
+
+
+def _write_outputs(folder: RunFolder, refiner: Refiner, data: RunData, config: dict, timing: dict, report: bool, started: float) -> RunResult:  # fmt: skip
+    tick = time.perf_counter()
+    Z = dict(zip(("train_before", "train_after"), outputs.embed_both(refiner, data.X), strict=True))
+    if data.X_eval is not None:
+        Z.update(
+            zip(
+                ("eval_before", "eval_after"), outputs.embed_both(refiner, data.X_eval), strict=True
+            )
+        )
+    timing["embed_s"] = time.perf_counter() - tick
+    before, after, labels, evaluated_on = _evaluate(refiner, data, Z, timing)
+    config = {
+        **refiner.config.model_dump(),  # flat, as in the model folder's manifest
+        **config,
+        "train": data.train_source,
+        "test": data.test_source,
+        "evaluated_on": evaluated_on,
+        "rows": _rows(refiner, data),
+    }
+    tick = time.perf_counter()
+    outputs.save_model(refiner, folder.work / "model")
+    outputs.save_embeddings(
+        folder.work / "embeddings.parquet",
+        Z["train_after"],
+        outputs.rows_per_label(data.y, Z["train_after"]),
+        Z.get("eval_after"),
+        outputs.rows_per_label(data.y_eval, Z.get("eval_after")),
+        data.eval_split,
+    )
+    timing["save_s"] = time.perf_counter() - tick
+    if report and before and data.kind != "pairs":
+        tick = time.perf_counter()
+        timing["total_s"] = time.perf_counter() - started
+        outputs.save_report(folder.work / "report.html", refiner, before, after, Z, labels, data.X_eval, config, timing)  # fmt: skip
+        timing["report_s"] = time.perf_counter() - tick
+    timing["total_s"] = time.perf_counter() - started
+    outputs.save_metrics(
+        folder.work / "metrics.json", before, after, config, timing, refiner.history_
+    )
+    return RunResult(folder.path, before, after, timing, evaluated_on, data.notes)
+
+
+def _evaluate(refiner: Refiner, data: RunData, Z: dict, timing: dict):
+    """(before, after, encoded labels, evaluated_on) on the evaluation rows."""
+    tick = time.perf_counter()
+    seed, evaluated_on = refiner.config.seed, data.evaluated_on
+    before: dict = {}
+    after: dict = {}
+    labels = None
+    if data.y is not None and data.y_eval is not None and data.kind != "pairs":
+        labels = encode_labels(data.y, data.y_eval)
+        before, after = outputs.evaluate_before_after(Z, labels, seed)
+    elif data.y_eval is not None:  # unlabelled training data (self-supervised), or scored pairs
+        before, after, how = outputs.evaluate_on_test_only(
+            data.kind, Z["eval_before"], Z["eval_after"], data.y_eval, seed
+        )
+        evaluated_on += f" ({how})"
+        if data.kind != "pairs":
+            labels = encode_labels(data.y_eval)
+    if before:
+        timing["evaluate_s"] = time.perf_counter() - tick
+    return before, after, labels, evaluated_on
+
+
+def _rows(refiner: Refiner, data: RunData) -> dict:
+    return {**refiner.rows_, "evaluation": 0 if data.X_eval is None else len(data.X_eval)}

@@ -1,0 +1,106 @@
+"""What a finished run writes: before/after metrics, the model, the embeddings, the report and
+metrics.json, each written atomically."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from contrastkit.data.labels import EncodedLabels, encode_labels
+from contrastkit.evaluation import evaluate
+from contrastkit.io.atomic import atomic_file, atomic_folder, json_safe, write_json_atomic
+from contrastkit.io.embeddings import write_embeddings
+
+
+def embed_both(refiner, X) -> tuple[np.ndarray, np.ndarray]:
+    """(base, refined) embeddings of X; text pairs give their a texts' rows, then their b's."""
+    if isinstance(X, list) and X and isinstance(X[0], tuple):
+        X = [a for a, _ in X] + [b for _, b in X]
+    return refiner.base_transform(X), refiner.transform(X)
+
+
+def rows_per_label(labels, Z):
+    """Labels per embedding row: pairs have two rows (a, then b) per label."""
+    if labels is None or Z is None or len(labels) == len(Z):
+        return labels
+    return np.concatenate([labels, labels])
+
+
+def evaluate_before_after(
+    Z: dict[str, np.ndarray], labels: EncodedLabels, seed: int
+) -> tuple[dict, dict]:
+    """`evaluate` of the base and the refined embeddings (keys train_before, train_after,
+    eval_before, eval_after) against the encoded train and evaluation labels."""
+    before = evaluate(Z["train_before"], labels.train, Z["eval_before"], labels.test, seed=seed)
+    after = evaluate(Z["train_after"], labels.train, Z["eval_after"], labels.test, seed=seed)
+    return before, after
+
+
+def evaluate_on_test_only(
+    kind: str, Z_before: np.ndarray, Z_after: np.ndarray, y_eval, seed: int
+) -> tuple[dict, dict, str]:
+    """(before, after, how) from the test data alone: scored pairs -> Spearman of the pairs'
+    cosine with their scores; labelled rows -> `evaluate_test_only` (split test set)."""
+    from contrastkit.evaluation.pairs import pair_scores
+    from contrastkit.evaluation.without_train_labels import TEST_ONLY_NOTE, evaluate_test_only
+
+    if kind == "pairs":
+        scores = np.asarray(y_eval)
+        if scores.dtype.kind not in "biuf":
+            return {}, {}, "no metrics: the test pairs' labels are not numeric scores"
+        n = len(scores)
+        how = "Spearman correlation of each pair's cosine similarity with its score"
+        before = pair_scores(Z_before[:n], Z_before[n:], scores)
+        return before, pair_scores(Z_after[:n], Z_after[n:], scores), how
+    codes = encode_labels(y_eval).train
+    before = evaluate_test_only(Z_before, codes, seed=seed)
+    return before, evaluate_test_only(Z_after, codes, seed=seed), TEST_ONLY_NOTE
+
+
+def save_model(refiner, target) -> None:
+    with atomic_folder(target) as tmp:
+        refiner.save(tmp)
+
+
+def save_embeddings(path, Z_train, y_train, Z_eval, y_eval, eval_split: str) -> None:
+    """Every row's refined embedding: the training rows, then the evaluation rows
+    (`eval_split`: "test" or "validation")."""
+    splits = [("train", len(Z_train))]
+    Z, labels = [Z_train], list(y_train) if y_train is not None else [None] * len(Z_train)
+    if Z_eval is not None:
+        splits.append((eval_split, len(Z_eval)))
+        Z.append(Z_eval)
+        labels += list(y_eval) if y_eval is not None else [None] * len(Z_eval)
+    write_embeddings(path, np.concatenate(Z), labels, splits)
+
+
+def save_report(
+    path, refiner, before, after, Z: dict, labels: EncodedLabels, eval_texts, config, timing
+) -> None:
+    """report.html; without training labels the per-class figures are leave-one-out on the
+    evaluation rows (`labels` then holds the evaluation labels as its `train`)."""
+    from contrastkit.evaluation import write_report
+
+    with_train = labels.test is not None
+    with atomic_file(path) as tmp:
+        write_report(
+            tmp,
+            before=before,
+            after=after,
+            test_before=Z["eval_before"],
+            test_after=Z["eval_after"],
+            test_labels=labels.test if with_train else labels.train,
+            class_names=[str(c) for c in labels.classes],
+            history=refiner.history_,
+            train_before=Z["train_before"] if with_train else None,
+            train_after=Z["train_after"] if with_train else None,
+            train_labels=labels.train if with_train else None,
+            examples=list(eval_texts) if refiner.kind_ == "text" else None,
+            config=config,
+            timing=timing,
+            seed=refiner.config.seed,
+        )
+
+
+def save_metrics(path, before: dict, after: dict, config: dict, timing: dict, history) -> None:
+    document = {"before": before, "after": after, "config": config, "timing": timing}
+    write_json_atomic(path, json_safe({**document, "history": history}))

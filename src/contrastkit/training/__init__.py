@@ -1,0 +1,2 @@
+"""Training: the loop (optimiser, schedule, clipping), checkpoints, resume, seeds, progress,
+torch.distributed."""
