@@ -173,6 +173,7 @@ def test_config_file_keys_mirror_flags_and_flags_win_then_overwrite(data, tmp_pa
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
         "epoch-0001",
         "epoch-0002",
+        "history.jsonl",
         "latest.json",
     ]
 

@@ -212,12 +212,21 @@ def test_singleton_test_classes_are_left_out_of_retrieval():
         assert m[key] == pytest.approx(value)
 
 
-def test_all_singleton_test_classes_give_nan_retrieval_and_alignment():
+def test_all_singleton_test_classes_leave_retrieval_and_alignment_out_with_a_reason():
+    """Undefined metrics are never NaN: they are left out, and `undefined` says why."""
     Z, y = clustered(3, 10, 8, 0.4, seed=8)
     m = evaluate(Z, y, Z[:3], np.array([0, 1, 2]))
-    assert math.isnan(m["precision_at_1"]) and math.isnan(m["map_at_r"])
-    assert math.isnan(m["alignment"])
-    assert math.isfinite(m["uniformity"])
+    for key in ("precision_at_1", "r_precision", "map_at_r", "alignment"):
+        assert key not in m and "two rows" in m.undefined[key]
+    assert math.isfinite(m["uniformity"]) and math.isfinite(m["knn1_accuracy"])
+    assert all(math.isfinite(v) for v in m.values())
+
+
+def test_a_one_row_test_set_gives_only_finite_metrics():
+    Z, y = clustered(3, 10, 8, 0.4, seed=8)
+    m = evaluate(Z, y, Z[:1], np.array([0]))
+    assert all(math.isfinite(v) for v in m.values()) and "knn1_accuracy" in m
+    assert "uniformity" in m.undefined and "map_at_r" in m.undefined
 
 
 def test_k_larger_than_train_is_clamped_with_warning():

@@ -23,7 +23,7 @@ from contrastkit.errors import UserError
 from contrastkit.models.manifest import MANIFEST, ModelFolderError
 from contrastkit.training.checkpoint import CheckpointError, load_latest
 
-SAFE_SUFFIXES = {".json", ".safetensors", ".yaml", ".parquet", ".html", ".md", ".txt"}
+SAFE_SUFFIXES = {".json", ".jsonl", ".safetensors", ".yaml", ".parquet", ".html", ".md", ".txt"}
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".npy", ".npz", ".joblib"}
 
 

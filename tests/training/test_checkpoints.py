@@ -39,7 +39,12 @@ def test_checkpoints_are_written_every_epoch_and_pruned_to_two(supcon_problem, t
     root = tmp_path / "ckpt"
     trainer, _ = supcon_problem(3, checkpoint_dir=root)
     trainer.fit()
-    assert sorted(p.name for p in root.iterdir()) == ["epoch-0002", "epoch-0003", "latest.json"]
+    assert sorted(p.name for p in root.iterdir()) == [
+        "epoch-0002",
+        "epoch-0003",
+        "history.jsonl",
+        "latest.json",
+    ]
     assert json.loads((root / "latest.json").read_text())["name"] == "epoch-0003"
     assert sorted(p.name for p in (root / "epoch-0003").iterdir()) == [
         "state.json",
@@ -64,7 +69,12 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(supcon_problem, tmp
     trainer, _ = supcon_problem(4, checkpoint_dir=root)
     with pytest.raises(OSError, match="No space"):
         trainer.fit()
-    assert sorted(p.name for p in root.iterdir()) == ["epoch-0001", "epoch-0002", "latest.json"]
+    assert sorted(p.name for p in root.iterdir()) == [
+        "epoch-0001",
+        "epoch-0002",
+        "history.jsonl",
+        "latest.json",
+    ]
     tensors, state = load_latest(root)
     assert state["trainer"]["epoch"] == 2
 
@@ -177,5 +187,31 @@ def test_checkpoint_files_are_safetensors_and_json_only(supcon_problem, tmp_path
     root = tmp_path / "ckpt"
     supcon_problem(2, checkpoint_dir=root)[0].fit()
     names = {p.name for p in root.rglob("*") if p.is_file()}
-    assert names == {"latest.json", "state.json", "tensors.safetensors"}
+    assert names == {"history.jsonl", "latest.json", "state.json", "tensors.safetensors"}
     json.loads((root / "epoch-0002" / "state.json").read_text())  # plain JSON, no pickle
+
+
+def test_checkpoint_state_does_not_grow_with_the_history(supcon_problem, tmp_path):
+    """The history lives in history.jsonl (one line an epoch), not in every state.json."""
+    root = tmp_path / "ckpt"
+    supcon_problem(12, checkpoint_dir=root)[0].fit()
+    sizes = [(root / f"epoch-{e:04d}" / "state.json").stat().st_size for e in (11, 12)]
+    assert abs(sizes[1] - sizes[0]) < 64  # counters only, not 12 epochs of rows
+    lines = (root / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 13))
+
+
+def test_history_rows_after_the_latest_checkpoint_are_dropped_on_resume(supcon_problem, tmp_path):
+    """A run killed after writing epoch 5's history row but before its checkpoint (and one
+    killed in the middle of the row) resumes with the history of epochs 1-4 and ends with
+    the same history as an uninterrupted run."""
+    root = tmp_path / "ckpt"
+    straight = supcon_problem(6)[0].fit().history
+    first, _ = supcon_problem(6, checkpoint_dir=root)
+    _interrupt_at_fetch(first, 21)  # killed early in epoch 5 (5 batches per epoch)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    with open(root / "history.jsonl", "a") as f:
+        f.write(json.dumps({"epoch": 5, "loss": 123.0}) + "\n" + '{"epoch": 6, "lo')
+    resumed = supcon_problem(6, checkpoint_dir=root)[0].fit(resume=True).history
+    assert resumed == straight

@@ -88,7 +88,12 @@ def test_a_killed_distributed_run_resumes_on_every_rank(ranks):
 
 def test_checkpoints_are_written_once(ranks):
     root = ranks[2] / "ckpt-straight"
-    assert sorted(p.name for p in root.iterdir()) == ["epoch-0003", "epoch-0004", "latest.json"]
+    assert sorted(p.name for p in root.iterdir()) == [
+        "epoch-0003",
+        "epoch-0004",
+        "history.jsonl",
+        "latest.json",
+    ]
 
 
 def test_a_non_finite_loss_on_one_rank_skips_the_step_on_every_rank(ranks):

@@ -8,6 +8,7 @@ Python, `--batch-size` on the command line, and the file and key for a config fi
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,9 +64,9 @@ def make_config(**values: Any) -> RefineConfig:
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "config"
-        raise OptionError(
-            name, f"invalid value {err.get('input')!r} for {{option}}: {err['msg']}"
-        ) from None
+        value = err.get("input")
+        shown = "" if isinstance(value, float) and not math.isfinite(value) else f" {value!r}"
+        raise OptionError(name, f"invalid value{shown} for {{option}}: {err['msg']}") from None
 
 
 def unknown_option(name: str) -> OptionError:

@@ -15,6 +15,7 @@ import numpy as np
 from contrastkit.errors import DataError
 
 Kind = Literal["text", "vectors", "images", "pairs"]
+MIN_IMAGE_SIDE = 4  # the image CNN pools 8x8 down to 1x1 at the end
 
 
 def _rows(indices: Sequence[int], limit: int = 5) -> str:
@@ -156,6 +157,12 @@ def check_images(X) -> np.ndarray:
     if X.ndim == 4 and X.shape[-1] not in (1, 3, 4):
         raise DataError(
             f"images must have 1, 3 or 4 channels last (n, h, w, c), got shape {X.shape}"
+        )
+    if min(X.shape[1:3]) < MIN_IMAGE_SIDE:
+        raise DataError(
+            f"images of {X.shape[1]}x{X.shape[2]} pixels (shape {X.shape}) are smaller than the "
+            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} the image encoder needs; if the rows are vectors "
+            "saved with an extra axis, reshape them to (n, d)"
         )
     if X.dtype != np.uint8:
         X = X.astype(np.float32, copy=False)

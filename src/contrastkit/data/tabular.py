@@ -77,6 +77,8 @@ def read_delimited(path: Path, source: str, sep: str) -> Table:
 
     fmt = "CSV" if sep == "," else "TSV"
     text = decode_utf8(path, source)
+    sep = _separator(text, sep)
+    _check_header(text, sep, source)
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False
@@ -96,6 +98,32 @@ def read_delimited(path: Path, source: str, sep: str) -> Table:
         )
     columns = {str(c): frame[c].to_numpy(dtype=object) for c in frame.columns}
     return Table(columns, len(frame), _csv_line_locator(text, sep), source, fmt.lower(), True)
+
+
+_SEPARATORS = (",", "\t", ";", "|")
+
+
+def _separator(text: str, expected: str) -> str:
+    """The separator the header row uses: `expected` (by the file's extension) when it holds
+    it, else the one of ; tab | , that it holds (a .csv written with semicolons, say)."""
+    header = text.lstrip("\n").split("\n", 1)[0]
+    if expected in header:
+        return expected
+    found = [s for s in _SEPARATORS if s in header]
+    return found[0] if len(found) == 1 else expected
+
+
+def _check_header(text: str, sep: str, source: str) -> None:
+    """A header naming a column twice is refused: one of the two would be read under another
+    name or lost."""
+    header = next(csv.reader(io.StringIO(text.lstrip("\n")), delimiter=sep), [])
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(
+                f"{source} names the column {name!r} twice in its header; rename one of them."
+            )
+        seen.add(name)
 
 
 def read_json_records(path: Path, source: str) -> Table:

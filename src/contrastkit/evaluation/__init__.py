@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .metrics import (
     LOWER_IS_BETTER,
     METRIC_KEYS,
+    Metrics,
     confusion_pairs,
     evaluate,
     per_class_accuracy,
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .report import write_report
 
 __all__ = [
+    "Metrics",
     "LOWER_IS_BETTER",
     "METRIC_KEYS",
     "confusion_pairs",

@@ -62,6 +62,35 @@ METRIC_KEYS = (
     "uniformity",
 )
 LOWER_IS_BETTER = frozenset({"alignment", "uniformity"})
+_NO_PAIR = "no evaluated class has two rows, so no row has a same-class neighbour"
+# Why a metric can be undefined for the data it is given (evaluate leaves it out then).
+UNDEFINED_BECAUSE = {
+    "precision_at_1": _NO_PAIR,
+    "r_precision": _NO_PAIR,
+    "map_at_r": _NO_PAIR,
+    "alignment": "no evaluated class has two rows, so there is no same-class pair",
+    "uniformity": "it needs at least two evaluated rows",
+}
+
+
+class Metrics(dict):
+    """Metric name -> float, holding only the metrics defined for the data; `undefined` maps
+    each metric left out to the reason (e.g. retrieval when every class has a single row)."""
+
+    def __init__(self, values: dict[str, float], undefined: dict[str, str] | None = None):
+        super().__init__(values)
+        self.undefined: dict[str, str] = dict(undefined or {})
+
+    @classmethod
+    def of(cls, values: dict[str, float]) -> Metrics:
+        """`values` with every non-finite entry moved to `undefined`, with its reason."""
+        finite = {k: v for k, v in values.items() if np.isfinite(v)}
+        undefined = {
+            k: UNDEFINED_BECAUSE.get(k, "it is undefined for these rows")
+            for k in values
+            if k not in finite
+        }
+        return cls(finite, undefined)
 
 
 def evaluate(
@@ -74,16 +103,35 @@ def evaluate(
 ) -> dict[str, float]:
     """Embedding-quality metrics of ``test_Z`` (labels ``test_y``) with ``train_Z`` as reference.
 
-    Returns a dict with the keys in ``METRIC_KEYS`` (all floats; a metric that is undefined
-    for the data, e.g. retrieval when every test class has one row, is NaN). ``seed`` fixes
-    the k-means restarts and the uniformity subsample. Raises ValueError for mismatched
-    shapes, NaN/infinite rows, missing labels or all-zero rows.
+    Returns a `Metrics` dict with the keys in ``METRIC_KEYS`` that are defined for the data
+    (floats, never NaN); a metric left out, e.g. retrieval when every test class has one row,
+    is in its ``undefined`` dict with the reason. ``seed`` fixes the k-means restarts and the
+    uniformity subsample. Raises ValueError (DataError) for mismatched shapes, NaN/infinite
+    rows, missing labels or all-zero rows.
     """
     train_Z, train_y, test_Z, test_y = _checked(train_Z, train_y, test_Z, test_y)
     train_unit = l2_normalise(train_Z, "train_Z")
     test_unit = l2_normalise(test_Z, "test_Z")
     _, (train_codes, test_codes) = factorize(train_y, test_y)
 
+    metrics = accuracies(train_unit, train_codes, test_unit, test_codes, seed=seed)
+    dense_test_codes = _dense(test_codes)
+    metrics.update(retrieval_metrics(test_unit, dense_test_codes))
+    metrics.update(clustering_scores(test_unit, dense_test_codes, seed=seed))
+    metrics["alignment"] = alignment(test_unit, dense_test_codes)
+    metrics["uniformity"] = uniformity(test_unit, seed=seed)
+    return Metrics.of(metrics)
+
+
+def accuracies(
+    train_unit: np.ndarray,
+    train_codes: np.ndarray,
+    test_unit: np.ndarray,
+    test_codes: np.ndarray,
+    *,
+    seed: int = 0,
+) -> dict[str, float]:
+    """kNN-1, kNN-10 and linear-probe accuracy of unit test rows against unit train rows."""
     metrics: dict[str, float] = {}
     ks = {k: clamp_k(k, len(train_unit), "train rows") for k in KNN_KS}
     _, idx = search(train_unit, test_unit, max(ks.values()))
@@ -93,11 +141,6 @@ def evaluate(
     metrics["linear_accuracy"] = linear_probe_accuracy(
         train_unit, train_codes, test_unit, test_codes, seed=seed
     )
-    dense_test_codes = _dense(test_codes)
-    metrics.update(retrieval_metrics(test_unit, dense_test_codes))
-    metrics.update(clustering_scores(test_unit, dense_test_codes, seed=seed))
-    metrics["alignment"] = alignment(test_unit, dense_test_codes)
-    metrics["uniformity"] = uniformity(test_unit, seed=seed)
     return metrics
 
 

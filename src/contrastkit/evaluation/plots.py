@@ -127,6 +127,8 @@ def map_subsample(labels: np.ndarray, seed: int, max_points: int = MAP_MAX_POINT
 def tsne_2d(Z_unit: np.ndarray, seed: int) -> np.ndarray:
     """2-D t-SNE (PCA init) of unit rows, after a PCA to at most 50 dims for speed."""
     X = Z_unit.astype(np.float32)
+    if X.shape[1] < 2:  # one-dimensional rows: a zero second axis, so the map is a line
+        X = np.hstack([X, np.zeros_like(X)])
     if len(X) < TSNE_MIN_ROWS:  # too few rows for t-SNE: plain coordinates, centred
         coords = np.zeros((len(X), 2), dtype=np.float32)
         coords[:, : min(2, X.shape[1])] = X[:, :2] - X[:, :2].mean(axis=0)

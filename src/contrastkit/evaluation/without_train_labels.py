@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from contrastkit.data.splits import stratified_halves
-from contrastkit.evaluation.metrics import evaluate
+from contrastkit.evaluation._arrays import l2_normalise
+from contrastkit.evaluation.metrics import Metrics, accuracies, evaluate
 
 HALF_METRICS = ("knn1_accuracy", "knn10_accuracy", "linear_accuracy")
 TEST_ONLY_NOTE = (
@@ -21,13 +22,22 @@ TEST_ONLY_NOTE = (
 )
 
 
-def evaluate_test_only(Z: np.ndarray, codes: np.ndarray, *, seed: int = 0) -> dict[str, float]:
+def evaluate_test_only(Z: np.ndarray, codes: np.ndarray, *, seed: int = 0) -> Metrics:
     """The `evaluate` keys for labelled test embeddings alone (see the module docstring)."""
     codes = np.asarray(codes)
     reference, query = stratified_halves(codes, seed)
     # All test rows as the evaluated set: its retrieval, clustering and geometry keys are kept.
     metrics = evaluate(Z[reference], codes[reference], Z, codes, seed=seed)
+    undefined = {k: v for k, v in metrics.undefined.items() if k not in HALF_METRICS}
+    values = {k: v for k, v in metrics.items() if k not in HALF_METRICS}
     if len(query) == 0:
-        return {**metrics, **dict.fromkeys(HALF_METRICS, float("nan"))}
-    halves = evaluate(Z[reference], codes[reference], Z[query], codes[query], seed=seed)
-    return {**metrics, **{k: halves[k] for k in HALF_METRICS}}
+        why = "every class has a single row, so no half of the test rows is left to score"
+        return Metrics(values, {**undefined, **dict.fromkeys(HALF_METRICS, why)})
+    halves = accuracies_of_half(Z, codes, reference, query, seed)
+    return Metrics({**values, **halves}, undefined)
+
+
+def accuracies_of_half(Z, codes, reference, query, seed: int) -> dict[str, float]:
+    """kNN and linear-probe accuracy of the query half against the reference half."""
+    unit = l2_normalise(Z, "Z")
+    return accuracies(unit[reference], codes[reference], unit[query], codes[query], seed=seed)

@@ -88,6 +88,13 @@ def length_chunks(order: np.ndarray, lengths: np.ndarray, budget: int) -> list[n
     return chunks
 
 
+def _position_limit(st) -> int | None:
+    """The most tokens the transformer has position embeddings for (None when unknown)."""
+    config = getattr(getattr(st[0], "auto_model", None), "config", None)
+    limit = getattr(config, "max_position_embeddings", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+
 class TextEncoder(nn.Module):
     """Texts -> unit-length sentence embeddings, differentiable (for fine-tuning)."""
 
@@ -98,6 +105,12 @@ class TextEncoder(nn.Module):
         self.path = path
         self.st = load_sentence_transformer(path, device)
         if max_seq_length:
+            limit = _position_limit(self.st)
+            if limit is not None and max_seq_length > limit:
+                raise ConfigError(
+                    f"max_seq_length {max_seq_length} is longer than the {limit} tokens the "
+                    f"model {path} can read; use at most {limit}"
+                )
             self.st.max_seq_length = max_seq_length
         dim = (
             getattr(self.st, "get_embedding_dimension", None)

@@ -68,6 +68,7 @@ class Refiner:
         )
         self.spec = get_method(self.config.method)
         self.spec.check_options(self.config.method_options())
+        resolve_device(self.config.device)  # an unusable device is refused now, not mid-run
         self.backbone_ = None
 
     # -- fitting ------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from contrastkit.data.labels import encode_labels
 from contrastkit.data.readers import read_train_test
@@ -24,6 +27,7 @@ from contrastkit.run.resume import check_resume, options_for_resume, run_config
 from contrastkit.training.distributed import leave_distributed
 
 EVALUATION_FRACTION = 0.1  # of the training rows, held out when there is no test data
+NOTHING_TO_EVALUATE = "nothing (no labelled test data)"
 
 
 @dataclass
@@ -120,42 +124,75 @@ def read_run_data(train, test, read: ReadOptions, refiner: Refiner, seed: int) -
             f"{train_ds.source} has no label column, and method {refiner.config.method} needs "
             "labels; name it with --label-column, or pick a self-supervised method"
         )
-    X, y = train_ds.inputs, train_ds.labels
+    X, y, kind = train_ds.inputs, train_ds.labels, train_ds.kind
     if test_ds is not None:
-        data = RunData(
-            train_ds.kind,
-            X,
-            y,
-            test_ds.inputs,
-            test_ds.labels,
-            f"test data {test_ds.source}",
-            "test",
-        )
-    elif y is not None and train_ds.kind != "pairs":  # pair scores are not classes to split by
-        kept, held = stratified_split(encode_labels(y).train, EVALUATION_FRACTION, seed)
-        evaluated_on = (
-            f"a held-out {EVALUATION_FRACTION:.0%} of {train_ds.source} (used neither for "
-            "training nor to pick the epoch)"
-        )
-        data = RunData(
-            train_ds.kind,
-            take(X, kept),
-            y[kept],
-            take(X, held),
-            y[held],
-            evaluated_on,
-            "validation",
-        )
-        data.notes.append("no --test given: metrics are on held-out training rows")
+        _warn_about_test_data(X, test_ds)
+        where = f"test data {test_ds.source}"
+        data = RunData(kind, X, y, test_ds.inputs, test_ds.labels, where, "test")
+    elif y is not None and kind != "pairs":  # pair scores are not classes to split by
+        data = _hold_out(train_ds, seed)
     else:
-        data = RunData(train_ds.kind, X, y, None, None, "nothing (no labelled test data)", "test")
-    if data.y is not None and data.y_eval is not None and data.kind != "pairs":
-        encode_labels(
-            data.y, data.y_eval
-        )  # train and test labels must be comparable: found out now
+        data = RunData(kind, X, y, None, None, NOTHING_TO_EVALUATE, "test")
+    if data.y is not None and data.y_eval is not None and kind != "pairs":
+        encode_labels(data.y, data.y_eval)  # train and test labels must be comparable
     data.train_source = str(train)
     data.test_source = None if test is None else str(test)
     return data
+
+
+def _hold_out(train_ds, seed: int) -> RunData:
+    """A stratified 10 % of the training rows (at least one row of every class of two or more:
+    10 % of a small class rounds to none) that neither train nor pick the epoch."""
+    X, y, kind = train_ds.inputs, train_ds.labels, train_ds.kind
+    codes = encode_labels(y).train
+    kept, held = stratified_split(codes, EVALUATION_FRACTION, seed, rounding=_at_least_one)
+    if not len(held):
+        data = RunData(kind, X, y, None, None, NOTHING_TO_EVALUATE, "test")
+        data.notes.append(
+            "every class has a single row, so none could be held out to measure the refinement; "
+            "pass labelled --test data"
+        )
+        return data
+    where = (
+        f"a held-out {EVALUATION_FRACTION:.0%} of {train_ds.source} (used neither for training "
+        "nor to pick the epoch)"
+    )
+    data = RunData(kind, take(X, kept), y[kept], take(X, held), y[held], where, "validation")
+    data.notes.append("no --test given: metrics are on held-out training rows")
+    return data
+
+
+def _at_least_one(value: float) -> int:
+    return max(1, round(value))
+
+
+def _warn_about_test_data(X, test_ds) -> None:
+    """Test data without labels measures nothing; test rows that are training rows measure
+    memory, not generalisation. Both deserve a sentence before training starts."""
+    if test_ds.labels is None:
+        warnings.warn(
+            f"the test data {test_ds.source} has no labels, so there will be no before/after "
+            "metrics; give it a label column (or name it with --label-column)",
+            stacklevel=3,
+        )
+    shared = overlap(X, test_ds.inputs)
+    if shared >= 0.5:
+        warnings.warn(
+            f"{shared:.0%} of the test rows of {test_ds.source} are also training rows: the "
+            "metrics measure memory rather than generalisation; test on rows the model has "
+            "not seen",
+            stacklevel=3,
+        )
+
+
+def overlap(X, X_test) -> float:
+    """The fraction of the rows of X_test that are identical to a row of X."""
+
+    def key(row):
+        return row.tobytes() if isinstance(row, np.ndarray) else row
+
+    seen = {key(row) for row in X}
+    return sum(key(row) in seen for row in X_test) / max(1, len(X_test))
 
 
 def _fit(refiner: Refiner, data: RunData, checkpoints: Path, resume: bool, timing: dict) -> None:
@@ -217,6 +254,12 @@ def _evaluate(refiner: Refiner, data: RunData, Z: dict, timing: dict):
     if data.y is not None and data.y_eval is not None and data.kind != "pairs":
         labels = encode_labels(data.y, data.y_eval)
         before, after = outputs.evaluate_before_after(Z, labels, seed)
+        unseen = outputs.unseen_class_rows(labels)
+        if unseen.any() and not unseen.all():
+            seen_before, seen_after = outputs.seen_class_accuracies(Z, labels, seed)
+            before.update(seen_before)
+            after.update(seen_after)
+            _warn_unseen(labels, unseen)
     elif data.y_eval is not None:  # unlabelled training data (self-supervised), or scored pairs
         before, after, how = outputs.evaluate_on_test_only(
             data.kind, Z["eval_before"], Z["eval_after"], data.y_eval, seed
@@ -226,7 +269,20 @@ def _evaluate(refiner: Refiner, data: RunData, Z: dict, timing: dict):
             labels = encode_labels(data.y_eval)
     if before:
         timing["evaluate_s"] = time.perf_counter() - tick
+    for key, why in {**getattr(before, "undefined", {}), **getattr(after, "undefined", {})}.items():
+        data.notes.append(f"{key} is left out: {why}")
     return before, after, labels, evaluated_on
+
+
+def _warn_unseen(labels, unseen) -> None:
+    classes = labels.unseen_test_classes()
+    shown = ", ".join(repr(c) for c in classes[:3]) + (" ..." if len(classes) > 3 else "")
+    warnings.warn(
+        f"{int(unseen.sum())} of {len(unseen)} evaluation rows belong to {len(classes)} classes "
+        f"never seen in training ({shown}); kNN and the linear probe cannot predict those, so "
+        "the accuracies count them as wrong: the *_seen_classes accuracies leave them out",
+        stacklevel=2,
+    )
 
 
 def _rows(refiner: Refiner, data: RunData) -> dict:

@@ -35,6 +35,32 @@ def evaluate_before_after(
     return before, after
 
 
+def unseen_class_rows(labels: EncodedLabels) -> np.ndarray:
+    """Which evaluation rows have a class that no training row has."""
+    return labels.test >= labels.n_train_classes
+
+
+def seen_class_accuracies(
+    Z: dict[str, np.ndarray], labels: EncodedLabels, seed: int
+) -> tuple[dict, dict]:
+    """kNN and linear-probe accuracy on the evaluation rows whose class training has seen,
+    before and after, as `<metric>_seen_classes`."""
+    from contrastkit.evaluation.metrics import accuracies
+
+    seen = ~unseen_class_rows(labels)
+    out = []
+    for side in ("before", "after"):
+        unit = {
+            k: Z[f"{k}_{side}"] / np.linalg.norm(Z[f"{k}_{side}"], axis=1, keepdims=True)
+            for k in ("train", "eval")
+        }
+        scores = accuracies(
+            unit["train"], labels.train, unit["eval"][seen], labels.test[seen], seed=seed
+        )
+        out.append({f"{k}_seen_classes": v for k, v in scores.items()})
+    return out[0], out[1]
+
+
 def evaluate_on_test_only(
     kind: str, Z_before: np.ndarray, Z_after: np.ndarray, y_eval, seed: int
 ) -> tuple[dict, dict, str]:
@@ -102,5 +128,8 @@ def save_report(
 
 
 def save_metrics(path, before: dict, after: dict, config: dict, timing: dict, history) -> None:
+    """metrics.json; metrics undefined for the evaluation rows are left out of before/after
+    and listed under "undefined" with the reason."""
+    undefined = {**getattr(before, "undefined", {}), **getattr(after, "undefined", {})}
     document = {"before": before, "after": after, "config": config, "timing": timing}
-    write_json_atomic(path, json_safe({**document, "history": history}))
+    write_json_atomic(path, json_safe({**document, "undefined": undefined, "history": history}))

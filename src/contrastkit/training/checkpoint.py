@@ -4,8 +4,13 @@ Layout of a checkpoint folder:
 
     checkpoints/
       epoch-0003/tensors.safetensors   model, optimiser and RNG tensors
-      epoch-0003/state.json            counters, history, schedule, sampler, RNG, sha256 of the tensors
+      epoch-0003/state.json            counters, schedule, sampler, RNG, sha256 of the tensors
       latest.json                      {"name": "epoch-0003", "state_sha256": ...}
+      history.jsonl                    one line per epoch (loss, lr, validation score...)
+
+The history grows by one line an epoch instead of being copied into every checkpoint, so a
+checkpoint's size and cost stay the same however long the run; lines of epochs after the
+latest checkpoint (a run killed between the two writes) are dropped on resume.
 
 A checkpoint folder is written under a temporary name and renamed into place, and
 `latest.json` is replaced atomically afterwards, so a run killed at any moment leaves either
@@ -29,9 +34,11 @@ from contrastkit.io.atomic import (
     default_mode,
     fsync_file,
     sha256_file,
+    write_bytes_atomic,
     write_json_atomic,
 )
 
+HISTORY = "history.jsonl"
 TENSORS = "tensors.safetensors"
 STATE = "state.json"
 LATEST = "latest.json"
@@ -115,3 +122,44 @@ def _prune(root: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
     for stale in root.glob(".*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def append_history(root: str | Path, row: dict) -> None:
+    """Add one epoch's row to the run's history (flushed to disk before the checkpoint)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / HISTORY, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, sort_keys=True, allow_nan=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_history(root: str | Path, up_to_epoch: int, *, rewrite: bool = True) -> list[dict]:
+    """The history rows of epochs 1..up_to_epoch; with `rewrite` (the process that writes the
+    checkpoints) the file is rewritten to hold just them: a row written after the latest
+    checkpoint, or cut short by a kill, is dropped before the run appends again."""
+    path = Path(root) / HISTORY
+    rows: dict[int, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+                rows[row["epoch"]] = row
+    kept = [rows[e] for e in sorted(rows) if e <= up_to_epoch]
+    if len(kept) != up_to_epoch:
+        raise CheckpointError(
+            f"{path} holds {len(kept)} of the {up_to_epoch} epochs of the checkpoint; the run "
+            "folder is damaged: start again with --overwrite"
+        )
+    if rewrite:
+        text = "".join(json.dumps(r, sort_keys=True, allow_nan=True) + "\n" for r in kept)
+        write_bytes_atomic(path, text.encode("utf-8"))
+    return kept
+
+
+def clear_history(root: str | Path) -> None:
+    """A fresh run starts its history anew."""
+    (Path(root) / HISTORY).unlink(missing_ok=True)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from contrastkit.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -58,6 +60,8 @@ def _destroy_group() -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device for `name` (auto, cpu, cuda, cuda:N, mps); ConfigError when this
+    machine or this build of torch cannot run it."""
     if name == "auto":
         if torch.cuda.is_available():
             local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -65,14 +69,25 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        from contrastkit.errors import ConfigError
-
+    except (RuntimeError, ValueError):
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from contrastkit.errors import ConfigError
-
-        raise ConfigError(
-            "--device cuda was asked for but no CUDA GPU is available; use --device cpu"
-        )
-    return device
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {name!r} was asked for but no CUDA GPU is available; use cpu"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {name!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA GPU(s), cuda:0 to "
+                f"cuda:{torch.cuda.device_count() - 1}"
+            )
+        return device
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return device
+    raise ConfigError(
+        f"device {name!r} is not available in this build of torch on this machine; use auto, "
+        "cpu or cuda"
+    )

@@ -16,7 +16,14 @@ from torch import nn
 
 from contrastkit.errors import UserError
 from contrastkit.losses import NonFiniteInputError
-from contrastkit.training.checkpoint import CheckpointError, load_latest, save_checkpoint
+from contrastkit.training.checkpoint import (
+    CheckpointError,
+    append_history,
+    clear_history,
+    load_latest,
+    read_history,
+    save_checkpoint,
+)
 from contrastkit.training.progress import TrainingProgress
 from contrastkit.training.schedule import warmup_cosine
 from contrastkit.training.state import (
@@ -122,6 +129,8 @@ class Trainer:
     def fit(self, resume: bool = False) -> TrainState:
         if resume:
             self._resume()
+        if self._checkpoint_epoch is None and self.checkpoint_dir and self.save_checkpoints:
+            clear_history(self.checkpoint_dir)  # a fresh start: no rows of an earlier run
         s = self.settings
         with TrainingProgress(self.total_steps, quiet=s.quiet) as progress:
             progress.advance_to(self.state.step)
@@ -281,8 +290,10 @@ class Trainer:
         tensors.update(rng_tensors)
         if self._best_weights is not None and self.state.best_epoch != epoch:
             tensors.update({"best." + k: v for k, v in self._best_weights.items()})
+        append_history(self.checkpoint_dir, self.state.history[-1])
+        trainer_state = {k: v for k, v in asdict(self.state).items() if k != "history"}
         state = {
-            "trainer": asdict(self.state),
+            "trainer": trainer_state,
             "optimizer": opt_meta,
             "scheduler": self.scheduler.state_dict(),
             "sampler": self.sampler.state_dict(),
@@ -304,7 +315,13 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
             self.sampler.load_state_dict(state["sampler"])
             rng_from_flat(tensors, state["rng"])
-            self.state = TrainState(**state["trainer"])
+            trainer_state = state["trainer"]
+            history = trainer_state.pop("history", None)  # checkpoints of earlier versions
+            if history is None:
+                history = read_history(
+                    self.checkpoint_dir, trainer_state["epoch"], rewrite=self.save_checkpoints
+                )
+            self.state = TrainState(**trainer_state, history=history)
         except UserError:
             raise
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
