@@ -67,6 +67,7 @@ def _cases() -> list[Case]:
             lambda z1, z2, y, q, g: L.triplet(z1, y, margin=0.5, mining="all", gather=g),
         ),
         Case("npair", lambda z1, z2, y, q, g: L.npair(z1, z2, l2_reg=0.1, gather=g)),
+        Case("cosent", lambda z1, z2, y, q, g: L.cosent(z1, z2, y.double(), gather=g)),
         Case("nt_xent", lambda z1, z2, y, q, g: L.nt_xent(z1, z2, gather=g)),
         Case("info_nce", lambda z1, z2, y, q, g: L.info_nce(z1, z2, gather=g)),
         Case(
@@ -98,6 +99,7 @@ CASE_NAMES = [
     "triplet_semi_hard",
     "triplet_all",
     "npair",
+    "cosent",
     "nt_xent",
     "info_nce",
     "info_nce_queue",

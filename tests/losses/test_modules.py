@@ -17,6 +17,7 @@ from contrastkit.losses import (
     BYOLLoss,
     CLIPLoss,
     ContrastivePairLoss,
+    CoSENTLoss,
     DCLLoss,
     HardSupConLoss,
     HCLLoss,
@@ -41,6 +42,7 @@ CASES = [
     (ContrastivePairLoss, "contrastive_pair", "labelled", {"neg_margin": 0.7}),
     (TripletLoss, "triplet", "labelled", {"margin": 0.5, "mining": "all"}),
     (NPairLoss, "npair", "paired", {"l2_reg": 0.01}),
+    (CoSENTLoss, "cosent", "scored", {"temperature": 0.1}),
     (NTXentLoss, "nt_xent", "paired", {"temperature": 0.2}),
     (InfoNCELoss, "info_nce", "paired", {"temperature": 0.2}),
     (DCLLoss, "dcl", "paired", {"temperature": 0.2, "tau_plus": 0.2}),
@@ -56,6 +58,8 @@ CASES = [
 def inputs_for(kind: str) -> tuple[torch.Tensor, ...]:
     if kind == "labelled":
         return draw(8, 5, seed=1), LABELS
+    if kind == "scored":
+        return draw(8, 5, seed=1), draw(8, 5, seed=2), LABELS.double()
     return draw(8, 5, seed=1), draw(8, 5, seed=2)
 
 
@@ -117,6 +121,7 @@ def test_registry_lists_every_loss_of_the_contract():
     expected = {
         "supcon", "hscl", "logistic_pair", "contrastive_pair", "triplet", "npair",
         "nt_xent", "info_nce", "dcl", "hcl", "clip", "byol", "barlow_twins", "vicreg", "swav",
+        "cosent",
     }  # fmt: skip
     assert set(LOSSES) == expected
     for name, function in LOSSES.items():

@@ -67,6 +67,7 @@ CASES = {
     "barlow_twins": Loss("barlow_twins", lambda a, b: losses.barlow_twins(a, b), False, 2),
     "vicreg": Loss("vicreg", lambda a, b: losses.vicreg(a, b), False, 2),
     "swav": Loss("swav", lambda a, b: losses.swav(a, b), False),
+    "cosent": Loss("cosent", lambda a, b: losses.cosent(a, b, _scores(len(a))), False),
 }
 
 SETTINGS = settings(
@@ -75,6 +76,11 @@ SETTINGS = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+def _scores(n: int) -> Tensor:
+    """Scores for n pairs: alternating 1 / 0 (a single pair has nothing to rank)."""
+    return (torch.arange(n) % 2).to(torch.float64)
 
 
 def test_every_loss_is_covered():

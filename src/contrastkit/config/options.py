@@ -68,7 +68,7 @@ OPTIONS: tuple[Option, ...] = (
     # -- the run ---------------------------------------------------------------------------
     Option("model", str, "Base text model: a sentence-transformers folder (default: all-MiniLM-L6-v2).", group="model"),
     Option("mode", str, "adapter (frozen base + residual net) or finetune (train the encoder).", group="model", choices=("adapter", "finetune")),
-    Option("method", str, "With labels: supcon, hscl, triplet, contrastive_pair, logistic_pair, npair or ce. Without: simclr, dcl, hcl, moco, byol, swav, barlow_twins, vicreg, simcse (text). Pairs: clip.", default="supcon", group="run"),
+    Option("method", str, "With labels: supcon, hscl, triplet, contrastive_pair, logistic_pair, npair or ce. Without: simclr, dcl, hcl, moco, byol, swav, barlow_twins, vicreg, simcse (text). Pairs: cosent (labelled or scored), clip (unlabelled). Unset: supcon for labelled rows, cosent for labelled pairs, clip for pairs without labels.", group="run"),
     Option("seed", int, "One seed for Python, NumPy and torch.", default=0, group="run", ge=0, le=2**32 - 1),
     Option("device", str, "auto, cpu, cuda or cuda:N.", default="auto", group="run"),
     Option("quiet", bool, "No progress bars.", default=False, group="run"),
@@ -92,7 +92,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("architecture", str, "Image encoder: cnn or resnet18.", default="cnn", group="model", choices=("cnn", "resnet18")),
     Option("max_seq_length", int, "Token limit per text (at most what the model can read).", group="model", ge=8, le=2**16),
     # -- loss options (passed to the loss of the methods named) -----------------------------
-    _loss("temperature", float, "Loss temperature (default: the method's).", ("supcon", "hscl", "logistic_pair", "simclr", "dcl", "hcl", "simcse", "moco", "swav", "clip"), gt=0),
+    _loss("temperature", float, "Loss temperature (default: the method's).", ("supcon", "hscl", "logistic_pair", "simclr", "dcl", "hcl", "simcse", "moco", "swav", "clip", "cosent"), gt=0),
     _loss("hardness", float, "supcon: tilt towards hard negatives (unset: 1 for the adapter when classes average >= 100 rows, else 0).", ("supcon",)),
     _loss("beta", float, "hscl/hcl: hard-negative concentration.", ("hscl", "hcl")),
     _loss("num_negatives", int, "hscl: Q (default n - 2).", ("hscl",), ge=1, le=2**31),

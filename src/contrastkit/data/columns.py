@@ -45,7 +45,7 @@ def table_to_dataset(
     label_column: str | None,
     vector_column: str | None,
     pair_columns: tuple[str, str] | None,
-    require_labels: bool,
+    require_labels: bool | str,
 ) -> Dataset:
     """Apply the column rules in this module's docstring and build the `Dataset`."""
     names = list(table.columns)
@@ -107,7 +107,7 @@ def table_to_dataset(
         dataset.labels = labels_from_values(
             list(values), label_column, source, rows, from_text=table.from_text
         )
-    elif require_labels:
+    elif require_labels is True or (require_labels == "rows" and dataset.kind != "pairs"):
         raise DataError(
             f"{source} has no label column (no column named 'label', and not exactly one "
             f"column besides the inputs); columns present: {listed}; pass label_column."

@@ -37,7 +37,7 @@ def read_dataset(
     vector_column: str | None = None,
     pair_columns: tuple[str, str] | None = None,
     split: Literal["train", "test"] | None = None,
-    require_labels: bool = False,
+    require_labels: bool | Literal["rows"] = False,
 ) -> Dataset:
     """Read a data set from a file or an image folder.
 
@@ -48,6 +48,9 @@ def read_dataset(
     `train/`/`test/` in a folder; a single-split file is its own "train" split.
     Pass column names only when the user gave them: an explicit name that is missing is an
     error, while None lets the defaults (`text`, `label`, ...) apply.
+
+    `require_labels`: True, a file without labels is refused; "rows", only when it holds rows
+    rather than pairs of texts (pairs without labels train with clip).
 
     Raises DataError (a ValueError) with one sentence naming the file, row or column.
     """
@@ -89,7 +92,9 @@ def read_dataset(
                 f"{', '.join(SUPPORTED_EXTENSIONS)} or a folder with one sub-folder of images "
                 "per class."
             )
-    if require_labels and dataset.labels is None:
+    if dataset.labels is None and (
+        require_labels is True or (require_labels == "rows" and dataset.kind != "pairs")
+    ):
         raise DataError(
             f"{source} holds no labels; this method needs them: add labels (a 'y' array, a "
             "label column, or class sub-folders) or choose a self-supervised method."
@@ -117,7 +122,7 @@ def read_train_test(
     train: str | os.PathLike,
     test: str | os.PathLike | None,
     *,
-    require_labels: bool = False,
+    require_labels: bool | Literal["rows"] = False,
     **columns,
 ) -> tuple[Dataset, Dataset | None]:
     """The training data (which must hold labels when `require_labels`) and the test data: the

@@ -16,6 +16,7 @@ from contrastkit.losses.modules import (
     BYOLLoss,
     CLIPLoss,
     ContrastivePairLoss,
+    CoSENTLoss,
     DCLLoss,
     HardSupConLoss,
     HCLLoss,
@@ -30,7 +31,7 @@ from contrastkit.losses.modules import (
     VICRegLoss,
 )
 from contrastkit.losses.non_contrastive import barlow_twins, byol, sinkhorn, swav, vicreg
-from contrastkit.losses.pairwise import contrastive_pair, logistic_pair, npair, triplet
+from contrastkit.losses.pairwise import contrastive_pair, cosent, logistic_pair, npair, triplet
 from contrastkit.losses.self_supervised import clip, dcl, hcl, info_nce, nt_xent
 from contrastkit.losses.supervised import hscl, supcon
 
@@ -42,6 +43,8 @@ LOSSES: dict[str, Callable[..., Tensor]] = {
     "contrastive_pair": contrastive_pair,
     "triplet": triplet,
     "npair": npair,
+    # labelled or scored pairs
+    "cosent": cosent,
     # self-supervised (two views) and cross-modal
     "nt_xent": nt_xent,
     "info_nce": info_nce,
@@ -59,6 +62,7 @@ __all__ = [
     "BYOLLoss",
     "BarlowTwinsLoss",
     "CLIPLoss",
+    "CoSENTLoss",
     "ContrastivePairLoss",
     "DCLLoss",
     "HCLLoss",
@@ -78,6 +82,7 @@ __all__ = [
     "byol",
     "clip",
     "contrastive_pair",
+    "cosent",
     "dcl",
     "hard_negative_diagnostics",
     "hcl",

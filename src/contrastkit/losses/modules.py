@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from contrastkit.losses.non_contrastive import barlow_twins, byol, swav, vicreg
-from contrastkit.losses.pairwise import contrastive_pair, logistic_pair, npair, triplet
+from contrastkit.losses.pairwise import contrastive_pair, cosent, logistic_pair, npair, triplet
 from contrastkit.losses.self_supervised import clip, dcl, hcl, info_nce, nt_xent
 from contrastkit.losses.supervised import hscl, supcon
 
@@ -91,6 +91,12 @@ class NPairLoss(LossModule):
     """`npair(anchors, positives, **options)`: Sohn 2016."""
 
     function = staticmethod(npair)
+
+
+class CoSENTLoss(LossModule):
+    """`cosent(a, b, scores, **options)`: pairs ranked by cosine (Su 2022)."""
+
+    function = staticmethod(cosent)
 
 
 class NTXentLoss(LossModule):

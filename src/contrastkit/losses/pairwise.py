@@ -1,4 +1,5 @@
-"""Pair- and triplet-based metric losses: logistic pairs, contrastive pairs, triplets, N-pairs.
+"""Pair- and triplet-based metric losses: logistic pairs, contrastive pairs, triplets, N-pairs,
+and CoSENT on labelled or scored pairs.
 
 All but `npair` work on L2-normalised rows. Under `gather`, each rank scores its own anchors
 against every rank's rows and divides by global counts, so the gradients averaged over ranks
@@ -176,6 +177,49 @@ def npair(
         cross_entropy = F.cross_entropy(logits, targets, reduction="sum")
         total = cross_entropy + l2_reg * ((a * a).sum() + (p * p).sum())
         return mean_over_anchors(total, a.shape[0], batch, "npair", "the batch is empty")
+
+
+def cosent(
+    a: Tensor,
+    b: Tensor,
+    scores: Tensor,
+    *,
+    temperature: float = 0.05,
+    gather: bool = False,
+) -> Tensor:
+    """CoSENT (Su 2022, "CoSENT: a more efficient sentence vector scheme"): pairs (a_i, b_i)
+    with a score each (1 = duplicate, 0 = not; or a graded similarity), ranked by cosine::
+
+        s_i = cos(a_i, b_i)
+        loss = log(1 + sum over (i, j) with y_i > y_j of exp((s_j - s_i) / t))
+
+    Every pair of a higher score is pushed above every pair of a lower one, so the loss
+    optimises the ranking that average precision (duplicates) and Spearman (STS) measure,
+    with no threshold to learn. A batch in which no two pairs have different scores has no
+    ordered pair: exact 0 on the graph and a `NoValidAnchorsWarning`. Under `gather` every
+    rank computes the loss of the gathered batch (the all-gather's backward and DDP's average
+    then give the single-process gradients).
+    """
+    check_matrix(a, "a")
+    check_matrix(b, "b")
+    check_same_shape(a, b, "a", "b")
+    if not isinstance(scores, Tensor) or scores.shape != (a.shape[0],):
+        raise ValueError(f"scores must be a tensor of one score per pair ({a.shape[0]},)")
+    if not bool(torch.isfinite(scores.float()).all()):
+        raise ValueError("scores must be finite numbers, one per pair")
+    check_positive(temperature, "temperature")
+    with full_precision(a):
+        dtype = compute_dtype(a, b)
+        za, zb = normalise(a, dtype), normalise(b, dtype)
+        batch = gather_rows(za, zb, scores.to(device=a.device, dtype=dtype), gather=gather)
+        za, zb, y = batch.tensors
+        s = (za * zb).sum(dim=1) / temperature
+        ordered = y[:, None] > y[None, :]  # (i, j): pair i should rank above pair j
+        if not bool(ordered.any()):
+            return zero_loss(za, "cosent", "no two pairs in the batch have different scores",
+                             "Mix pairs of different scores (duplicates and not) in each batch.")  # fmt: skip
+        differences = (s[None, :] - s[:, None])[ordered]
+        return torch.logsumexp(torch.cat([differences.new_zeros(1), differences]), dim=0)
 
 
 class _LabelledRows(NamedTuple):

@@ -51,7 +51,7 @@ class Refiner:
         self,
         model: str | None = None,
         mode: str | None = None,
-        method: str = "supcon",
+        method: str | None = None,
         epochs: int | None = None,
         batch_size: int | None = None,
         seed: int = 0,
@@ -66,8 +66,10 @@ class Refiner:
             seed=seed,
             **options,
         )
-        self.spec = get_method(self.config.method)
-        self.spec.check_options(self.config.method_options())
+        # None: chosen from the data at fit (`config.defaults.default_method`)
+        self.spec = get_method(self.config.method) if self.config.method else None
+        if self.spec is not None:
+            self.spec.check_options(self.config.method_options())
         resolve_device(self.config.device)  # an unusable device is refused now, not mid-run
         self.backbone_ = None
 
@@ -101,7 +103,7 @@ class Refiner:
         backbone = build_backbone(
             inputs.base_kind, inputs.mode, inputs.X, cfg, device, progress=not cfg.quiet
         )
-        trainer = build_trainer(self.spec, cfg, plan, inputs, backbone, dist_info, checkpoint_dir)
+        trainer = build_trainer(inputs.spec, cfg, plan, inputs, backbone, dist_info, checkpoint_dir)
         state = trainer.fit(resume=resume)
         self._keep(inputs, plan, backbone, state)
         self.dist_ = dist_info
@@ -112,6 +114,7 @@ class Refiner:
         self.backbone_, self.kind_, self.mode_ = backbone, inputs.base_kind, inputs.mode
         self.classes_ = inputs.classes
         self.plan_: Plan = plan
+        self.method_ = plan.method
         self.history_ = state.history
         self.training_state_ = state
         self.rows_ = {
@@ -129,14 +132,18 @@ class Refiner:
 
     def _plan_for(self, inputs: FitInputs) -> Plan:
         n_train = len(inputs.train_rows)
-        return plan_training(self.config, inputs.base_kind, inputs.mode, n_train, inputs.n_classes)
+        return plan_training(
+            self.config, inputs.base_kind, inputs.mode, n_train, inputs.n_classes, inputs.spec.name
+        )
 
     def resolved_options(self, plan: Plan | None = None) -> dict:
         """Every option's value in a run with `plan` (default: the fitted one): the user's,
         else the plan's choice, else the loss's own default."""
         plan = plan or self.plan_
-        method = self.spec.resolved_options(method_options(self.config, plan))
-        planned = {k: getattr(plan, k) for k in ("epochs", "batch_size", "m_per_class", "lr")}
+        method = get_method(plan.method).resolved_options(method_options(self.config, plan))
+        planned = {
+            k: getattr(plan, k) for k in ("epochs", "batch_size", "m_per_class", "lr", "method")
+        }
         return {
             **self.config.model_dump(),
             **planned,

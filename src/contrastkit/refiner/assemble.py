@@ -87,7 +87,7 @@ def _augment(spec: MethodSpec, inputs: FitInputs) -> nn.Module | None:
 
 def _sampler(spec, config, plan: Plan, inputs: FitInputs, dist_info: DistInfo):
     common = dict(seed=config.seed, rank=dist_info.rank, world_size=dist_info.world_size)
-    if inputs.labels is not None and config.method != "ce":
+    if inputs.labels is not None and spec.name != "ce" and inputs.kind != "pairs":
         return ClassBalancedBatchSampler(
             inputs.y_train, plan.batch_size, plan.m_per_class, **common
         )
@@ -108,7 +108,7 @@ def _fetch(inputs: FitInputs, backbone, quiet: bool):
         prepared_b = backbone.prepare([b for _, b in X_train], progress=not quiet)
     else:
         prepared, prepared_b = backbone.prepare(X_train, progress=not quiet), None
-    y = inputs.y_train
+    y = inputs.y_train  # class ids, or the scores of labelled pairs
     y_train = None if y is None else torch.as_tensor(y, device=backbone.device)
 
     def fetch(indices: list[int]) -> Batch:

@@ -8,21 +8,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contrastkit.config.defaults import default_method
 from contrastkit.data.inputs import check_input
-from contrastkit.data.labels import encode_labels, label_array
+from contrastkit.data.labels import check_no_missing, encode_labels, label_array
 from contrastkit.data.splits import stratified_split, take
-from contrastkit.errors import ConfigError, DataError
+from contrastkit.errors import ConfigError, DataError, OptionError
 from contrastkit.methods.base import MethodSpec
+from contrastkit.methods.registry import get_method
 
 MODES_BY_KIND = {"text": ("adapter", "finetune"), "vectors": ("adapter",), "images": ("finetune",)}
 
 
 @dataclass
 class FitInputs:
-    """The rows of a fit. `labels` are class ids of every row (None without labels); the model
-    trains on `train_rows`; `val_X`/`val_y` (class ids, -1 for a class training never saw)
-    pick the best epoch."""
+    """The rows of a fit and the method that trains on them. `labels` are class ids of every
+    row (the scores of labelled pairs; None without labels); the model trains on
+    `train_rows`; `val_X`/`val_y` (class ids, -1 for a class training never saw) pick the
+    best epoch."""
 
+    spec: MethodSpec
     X: object
     kind: str  # text, vectors, images or pairs
     mode: str
@@ -50,15 +54,19 @@ class FitInputs:
         return None if self.labels is None else self.labels[self.train_rows]
 
 
-def prepare_inputs(spec: MethodSpec, config, X, y, validation: tuple | None) -> FitInputs:
-    """Check X (and y), resolve the mode, encode the labels, and set the validation rows apart:
-    the `validation` given, else `config.val_fraction` of each class, else none."""
+def prepare_inputs(spec: MethodSpec | None, config, X, y, validation: tuple | None) -> FitInputs:
+    """Check X (and y), choose the method when none is named (`default_method`), resolve the
+    mode, encode the labels, and set the validation rows apart: the `validation` given, else
+    `config.val_fraction` of each class, else none."""
     X, kind = check_input(X)
+    spec = spec or _default_spec(kind, y)
     mode = resolve_mode(spec, config, kind)
     if len(X) < 2:
         raise DataError("training needs at least two rows")
-    labels, classes = _labels(spec, config, y, len(X))
-    inputs = FitInputs(X, kind, mode, labels, classes, np.arange(len(X)))
+    if kind == "pairs" and spec.needs_labels:
+        return _labelled_pairs(spec, config, X, y, mode, validation)
+    labels, classes = _labels(spec, y, len(X))
+    inputs = FitInputs(spec, X, kind, mode, labels, classes, np.arange(len(X)))
     if labels is None:
         return inputs
     if validation is not None:
@@ -99,13 +107,52 @@ def resolve_mode(spec: MethodSpec, config, kind: str) -> str:
     return mode
 
 
-def _labels(spec: MethodSpec, config, y, n: int) -> tuple[np.ndarray | None, list | None]:
+def _default_spec(kind: str, y) -> MethodSpec:
+    name = default_method(kind, labelled=y is not None)
+    if name is None:
+        raise DataError(
+            "the rows have no labels and no method was named: the default method supcon is "
+            "supervised and needs labels; pass y, or name a self-supervised method (simclr, "
+            "simcse, moco, byol, swav, ...)"
+        )
+    return get_method(name)
+
+
+def _labelled_pairs(spec: MethodSpec, config, X, y, mode: str, validation) -> FitInputs:
+    """Pairs with a score each (1 = duplicate, 0 = not, or a graded similarity)."""
+    if y is None:
+        raise DataError(
+            f"method {spec.name} ranks labelled pairs and needs a score per pair: pass y (1 = "
+            "duplicate, 0 = not), or use method clip for pairs without labels"
+        )
+    if validation is not None or config.val_fraction:
+        raise OptionError(
+            "val_fraction",
+            "{option} (and validation rows) apply to labelled rows; pairs train for the "
+            "planned epochs: leave it out",
+        )
+    scores = label_array(y, len(X)).astype(object)
+    check_no_missing(scores, "pair scores")
+    try:
+        scores = scores.astype(np.float64)
+    except (TypeError, ValueError):
+        raise DataError(
+            "pair labels must be numbers (1 = duplicate, 0 = not, or similarity scores)"
+        ) from None
+    if len(np.unique(scores)) < 2:
+        raise DataError(
+            "every pair has the same score, so there is nothing to rank; label some 0, some 1"
+        )
+    return FitInputs(spec, X, "pairs", mode, scores, None, np.arange(len(X)))
+
+
+def _labels(spec: MethodSpec, y, n: int) -> tuple[np.ndarray | None, list | None]:
     """(class ids, classes) for a supervised method; (None, None) for the others, which
     ignore y."""
     if not spec.needs_labels:
         return None, None
     if y is None:
-        raise DataError(f"method {config.method} is supervised and needs labels: pass y")
+        raise DataError(f"method {spec.name} is supervised and needs labels: pass y")
     encoded = encode_labels(label_array(y, n))
     singletons = encoded.singleton_classes()
     if singletons:

@@ -19,7 +19,7 @@ import numpy as np
 from contrastkit.data.labels import encode_labels
 from contrastkit.data.readers import read_train_test
 from contrastkit.data.splits import stratified_split, take
-from contrastkit.errors import DataError, UserError
+from contrastkit.errors import UserError
 from contrastkit.io.run_folder import RunFolder, check_run_dir, open_run_dir
 from contrastkit.refiner import Refiner
 from contrastkit.run import outputs
@@ -117,13 +117,9 @@ def refine_run(
 def read_run_data(train, test, read: ReadOptions, refiner: Refiner, seed: int) -> RunData:
     """The training rows and the evaluation rows: the test data, else a stratified 10 % of
     the labelled training rows, held out of training and of the choice of epoch."""
-    supervised = refiner.spec.needs_labels
+    # no method named: the default for the data needs labels unless the data are pairs
+    supervised = refiner.spec.needs_labels if refiner.spec is not None else "rows"
     train_ds, test_ds = read_train_test(train, test, require_labels=supervised, **read.columns())
-    if supervised and train_ds.labels is None:
-        raise DataError(
-            f"{train_ds.source} has no label column, and method {refiner.config.method} needs "
-            "labels; name it with --label-column, or pick a self-supervised method"
-        )
     X, y, kind = train_ds.inputs, train_ds.labels, train_ds.kind
     if test_ds is not None:
         _warn_about_test_data(X, test_ds)
@@ -215,6 +211,7 @@ def _write_outputs(folder: RunFolder, refiner: Refiner, data: RunData, config: d
     before, after, labels, evaluated_on = _evaluate(refiner, data, Z, timing)
     config = {
         **refiner.config.model_dump(),  # flat, as in the model folder's manifest
+        "method": refiner.method_,  # the one trained (chosen from the data when unset)
         **config,
         "train": data.train_source,
         "test": data.test_source,
@@ -260,13 +257,15 @@ def _evaluate(refiner: Refiner, data: RunData, Z: dict, timing: dict):
             before.update(seen_before)
             after.update(seen_after)
             _warn_unseen(labels, unseen)
-    elif data.y_eval is not None:  # unlabelled training data (self-supervised), or scored pairs
+    elif data.y_eval is not None and data.kind == "pairs":
+        before, after, how = outputs.evaluate_pairs(Z, data.y, data.y_eval)
+        evaluated_on += f" ({how})"
+    elif data.y_eval is not None:  # unlabelled training data (self-supervised)
         before, after, how = outputs.evaluate_on_test_only(
-            data.kind, Z["eval_before"], Z["eval_after"], data.y_eval, seed
+            Z["eval_before"], Z["eval_after"], data.y_eval, seed
         )
         evaluated_on += f" ({how})"
-        if data.kind != "pairs":
-            labels = encode_labels(data.y_eval)
+        labels = encode_labels(data.y_eval)
     if before:
         timing["evaluate_s"] = time.perf_counter() - tick
     for key, why in {**getattr(before, "undefined", {}), **getattr(after, "undefined", {})}.items():

@@ -61,22 +61,51 @@ def seen_class_accuracies(
     return out[0], out[1]
 
 
-def evaluate_on_test_only(
-    kind: str, Z_before: np.ndarray, Z_after: np.ndarray, y_eval, seed: int
-) -> tuple[dict, dict, str]:
-    """(before, after, how) from the test data alone: scored pairs -> Spearman of the pairs'
-    cosine with their scores; labelled rows -> `evaluate_test_only` (split test set)."""
-    from contrastkit.evaluation.pairs import pair_scores
+def evaluate_pairs(Z: dict[str, np.ndarray], y_train, y_eval) -> tuple[dict, dict, str]:
+    """(before, after, how) on the evaluation pairs (embedding rows: the a texts, then the b
+    texts). Pairs labelled 1/0: average precision, best F1, and precision, recall, F1 and
+    accuracy at the threshold calibrated on the training pairs (when they are labelled 1/0
+    too). Graded scores: the Spearman correlation of the cosines with the scores."""
+    from contrastkit.evaluation.pairs import (
+        calibrate_threshold,
+        pair_classification,
+        pair_cosines,
+        pair_scores,
+    )
+
+    scores = np.asarray(y_eval)
+    if scores.dtype.kind not in "biuf":
+        return {}, {}, "no metrics: the test pairs' labels are not numbers"
+    binary = set(np.unique(scores).tolist()) <= {0, 1}
+    out = []
+    for side in ("before", "after"):
+        Z_eval, n = Z[f"eval_{side}"], len(scores)
+        if not binary:
+            out.append(pair_scores(Z_eval[:n], Z_eval[n:], scores))
+            continue
+        threshold = None
+        if y_train is not None and set(np.unique(y_train).tolist()) <= {0, 1}:
+            Z_train, m = Z[f"train_{side}"], len(y_train)
+            cos_train = pair_cosines(Z_train[:m], Z_train[m:])
+            threshold = calibrate_threshold(cos_train, np.asarray(y_train)).threshold
+        out.append(pair_classification(pair_cosines(Z_eval[:n], Z_eval[n:]), scores, threshold))
+    if not binary:
+        return (
+            out[0],
+            out[1],
+            "Spearman correlation of each pair's cosine similarity with its score",
+        )
+    how = "pairs labelled 1/0, ranked by cosine"
+    if "threshold" in out[1]:
+        how += "; precision, recall, F1 and accuracy at the threshold best on the training pairs"
+    return out[0], out[1], how
+
+
+def evaluate_on_test_only(Z_before: np.ndarray, Z_after: np.ndarray, y_eval, seed: int):
+    """(before, after, how) when only the evaluation rows have labels: `evaluate_test_only`
+    (the labelled test set split in two)."""
     from contrastkit.evaluation.without_train_labels import TEST_ONLY_NOTE, evaluate_test_only
 
-    if kind == "pairs":
-        scores = np.asarray(y_eval)
-        if scores.dtype.kind not in "biuf":
-            return {}, {}, "no metrics: the test pairs' labels are not numeric scores"
-        n = len(scores)
-        how = "Spearman correlation of each pair's cosine similarity with its score"
-        before = pair_scores(Z_before[:n], Z_before[n:], scores)
-        return before, pair_scores(Z_after[:n], Z_after[n:], scores), how
     codes = encode_labels(y_eval).train
     before = evaluate_test_only(Z_before, codes, seed=seed)
     return before, evaluate_test_only(Z_after, codes, seed=seed), TEST_ONLY_NOTE
