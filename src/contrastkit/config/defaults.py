@@ -123,13 +123,14 @@ def default_method(kind: str, labelled: bool) -> str | None:
     return "supcon" if labelled else None
 
 
-# Pairs of texts (cosent, clip) are fine-tuned by default: an adapter can only re-weight what
-# the frozen pooled embedding kept, while telling a paraphrase from a lexically close
+# Labelled pairs (cosent) are fine-tuned by default: an adapter can only re-weight what the
+# frozen pooled embedding kept, while telling a paraphrase from a lexically close
 # non-paraphrase needs the encoder's token interactions. MRPC train.csv split 80/20 (test.csv
 # not used), average precision / F1 at the threshold calibrated on the trained pairs: frozen
 # 0.840 / 0.809; adapter + cosent, 30 epochs, 0.866 / 0.810; fine-tuned + cosent, batch 32
-# pairs, lr 2e-5 (Sentence-BERT's): 1 epoch 0.889 / 0.844, 2 epochs 0.901 / 0.852. The step
-# budget (384 steps: 3 epochs of MRPC's 4076 pairs) keeps a CPU fine-tune near 20 minutes.
+# pairs, lr 2e-5 (Sentence-BERT's): 1 epoch 0.889 / 0.844, 2 epochs 0.901 / 0.852, 3 epochs
+# 0.907 / 0.851. The step budget (384 steps: 3 epochs of MRPC's 4076 pairs) keeps a CPU
+# fine-tune near 20 minutes.
 PAIRS_FINETUNE_MODE = "finetune"
 
 
