@@ -33,3 +33,46 @@ def brute_pairs(X: np.ndarray, threshold: float) -> set[tuple[int, int]]:
     sims = X.astype(np.float64) @ X.astype(np.float64).T
     i, j = np.nonzero(np.triu(sims >= threshold, k=1))
     return set(zip(i.tolist(), j.tolist(), strict=True))
+
+
+def toy_embedder(table: dict[str, np.ndarray], name: str = "toy"):
+    """An Embedder of texts looked up in `table` (no model to load)."""
+    from contrastkit.apps.embedder import Embedder
+
+    dim = len(next(iter(table.values())))
+    return Embedder(
+        "text", dim, f"fingerprint-{name}", None, f"the {name} model",
+        lambda texts: unit(np.stack([table[t] for t in texts])),
+    )  # fmt: skip
+
+
+def refined_vectors_model(folder: Path, X: np.ndarray, seed: int = 0) -> Path:
+    """A refined adapter on vectors saved in `folder` (trains in about a second)."""
+    from contrastkit import Refiner
+
+    y = np.arange(len(X)) % 4
+    Refiner(epochs=2, quiet=True, seed=seed).fit(X, y).save(folder)
+    return folder
+
+
+def run_cli(*args):
+    """`contrastkit ARGS` in this process; an exception escaping the command fails the test."""
+    from typer.testing import CliRunner
+
+    from contrastkit.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def refused(result, fragment: str) -> str:
+    """Exit code 2 and exactly one `error:` line on stderr, containing `fragment`."""
+    import re
+
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert re.search(fragment, lines[0]), lines[0]
+    return lines[0]

@@ -51,8 +51,9 @@ def read_rows(
     id_column: str | None = None,
     metadata_columns: Sequence[str] | None = None,
 ) -> InputRows:
-    """Rows of a CSV/TSV/JSONL/Parquet table (or vectors from .npy/.npz). Metadata: the given
-    columns, or (None) every column that is not the input or the id."""
+    """Rows of a CSV/TSV/JSONL/Parquet table (or vectors from .npy/.npz). Ids: `id_column`,
+    else a column named id. Metadata: the given columns, or (None) every column that is not
+    the input or the id."""
     path = Path(path)
     source = str(path)
     reader = TABLE_READERS.get(path.suffix.lower())
@@ -70,6 +71,8 @@ def read_rows(
     )  # fmt: skip
     kind = _checked_kind(data.kind, source)
     used = {data.text_column, data.vector_column, *(data.feature_columns or [])}
+    if id_column is None and "id" in table.columns and "id" not in used:
+        id_column = "id"
     for name in [id_column, *(metadata_columns or [])]:
         if name is not None and name not in table.columns:
             raise DataError(
@@ -122,12 +125,18 @@ def read_ids(path: str | Path) -> list:
     return parse_ids(ids)
 
 
+def check_table_name(path: str | Path) -> str:
+    """The suffix of a table to write (.csv, .tsv, .jsonl or .parquet), or a DataError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise DataError(f"cannot write {path}: use a name ending in {', '.join(OUTPUT_SUFFIXES)}")
+    return suffix
+
+
 def write_table(path: str | Path, frame: pd.DataFrame) -> Path:
     """Write `frame` to .csv, .tsv, .jsonl or .parquet, atomically."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise DataError(f"cannot write {path}: use a name ending in {', '.join(OUTPUT_SUFFIXES)}")
+    suffix = check_table_name(path)
     with atomic_file(path) as tmp:
         if suffix in (".csv", ".tsv"):
             frame.to_csv(tmp, index=False, sep="," if suffix == ".csv" else "\t")

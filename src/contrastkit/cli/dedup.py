@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from contrastkit.cli import app, out, user_errors
-from contrastkit.cli.embed import check_output
 from contrastkit.cli.search import (
     ID_COLUMN,
     KIND,
@@ -16,6 +15,7 @@ from contrastkit.cli.search import (
     QUIET,
     TEXT_COLUMN,
     VECTOR_COLUMN,
+    check_table_output,
 )
 from contrastkit.errors import DataError, UserError
 
@@ -65,13 +65,15 @@ def dedup_command(
     from contrastkit.apps.dedup.finder import choose_threshold
     from contrastkit.apps.embedder import load_embedder
     from contrastkit.apps.tables import read_rows
+    from contrastkit.index.kinds import check_kind
 
+    check_kind(kind)
     sources = [Path(p) for p in (input_path, model, calibrate) if p is not None]
-    check_output(out_path, sources, overwrite)
+    check_table_output(out_path, sources, overwrite)
     if pairs_path is not None:
         if pairs_path.resolve() == out_path.resolve():
             raise UserError("--pairs and --out name the same file; give two different files")
-        check_output(pairs_path, sources, overwrite)
+        check_table_output(pairs_path, sources, overwrite)
     rows = read_rows(
         input_path, text_column=text_column, vector_column=vector_column, id_column=id_column,
         metadata_columns=[],

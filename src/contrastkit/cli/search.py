@@ -19,7 +19,7 @@ from contrastkit.errors import UserError
 MODEL = typer.Option(None, "--model", help="A refined model folder, a sentence-transformers folder, or unset: the shipped all-MiniLM-L6-v2 for text, the vectors as they are.")
 TEXT_COLUMN = typer.Option(None, help="Text column (default: text).")
 VECTOR_COLUMN = typer.Option(None, help="Column holding a vector per row.")
-ID_COLUMN = typer.Option(None, help="Column of row ids (default: row numbers from 0).")
+ID_COLUMN = typer.Option(None, help="Column of row ids (default: a column named id, else row numbers from 0).")
 QUIET = typer.Option(False, "--quiet", help="No progress bars.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace --out if it exists (only once the new one is complete).")
 KIND = typer.Option("auto", "--kind", help="Index kind: auto (exact up to 200 000 rows, IVF above), flat, ivf, ivf-sq8, ivf-pq.")
@@ -49,6 +49,14 @@ def check_folder_output(
         )
 
 
+def check_table_output(path: Path, inputs: list[Path], overwrite: bool) -> None:
+    """`check_output`, and a name ending in a table format we write."""
+    from contrastkit.apps.tables import check_table_name
+
+    check_output(path, inputs, overwrite)
+    check_table_name(path)
+
+
 def _paths(*values) -> list[Path]:
     return [Path(v) for v in values if v is not None]
 
@@ -73,9 +81,11 @@ def index_command(
     """Build a search index folder from --input (or change one with --update / --remove)."""
     from contrastkit.apps.shards import join_torchrun
     from contrastkit.apps.tables import read_rows
+    from contrastkit.index.kinds import check_kind
 
     if input_path is None and remove is None:
         raise UserError("give --input rows to index (or --remove FILE to remove rows)")
+    check_kind(kind)
     changing = update or remove is not None
     check_folder_output(out_dir, _paths(input_path, model, remove), overwrite, update=changing)
     columns = None if metadata is None else [c.strip() for c in metadata.split(",") if c.strip()]
@@ -184,7 +194,7 @@ def search_command(
     if bool(query) == (queries is not None):
         raise UserError("give --query TEXT (one or more) or --queries FILE")
     if out_path is not None:
-        check_output(out_path, _paths(index_dir, queries, model), overwrite)
+        check_table_output(out_path, _paths(index_dir, queries, model), overwrite)
     conditions = parse_where(where)
     index = SearchIndex.load(index_dir, model=model)
     inputs = list(query)

@@ -37,12 +37,17 @@ EXACT_UP_TO = 200_000
 _TRAIN_ROWS_PER_CELL = 40
 
 
+def check_kind(kind: str) -> str:
+    """`kind` when it is "auto" or one of KINDS, else a ConfigError."""
+    if kind != "auto" and kind not in KINDS:
+        raise ConfigError(f"unknown index kind {kind!r}; use auto, {', '.join(KINDS)}")
+    return kind
+
+
 def choose_kind(n_rows: int, kind: str = "auto") -> str:
     """`kind` itself, or for "auto": `flat` up to EXACT_UP_TO rows, else `ivf`."""
-    if kind == "auto":
+    if check_kind(kind) == "auto":
         return "flat" if n_rows <= EXACT_UP_TO else "ivf"
-    if kind not in KINDS:
-        raise ConfigError(f"unknown index kind {kind!r}; use auto, {', '.join(KINDS)}")
     return kind
 
 
@@ -122,10 +127,18 @@ def search_keys(
     allowed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, keys) of the top `k`, nearest first; key -1 (score -inf) where fewer than `k`
-    rows qualify. `allowed`: only these keys may be returned."""
-    params = search_params(index, nprobe, allowed)
+    rows qualify. `allowed`: only these keys may be returned. An IVF query whose probed cells
+    hold fewer than `k` rows is searched again with 4 times the cells, until it has `k` hits or
+    every cell is probed."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    scores, keys = index.search(queries, k, params=params)
+    scores, keys = index.search(queries, k, params=search_params(index, nprobe, allowed))
+    nlist = cell_count(index)
+    short = np.flatnonzero((keys < 0).any(axis=1))
+    while len(short) and nprobe < nlist:
+        nprobe = min(4 * nprobe, nlist)
+        params = search_params(index, nprobe, allowed)
+        scores[short], keys[short] = index.search(queries[short], k, params=params)
+        short = short[(keys[short] < 0).any(axis=1)]
     scores[keys < 0] = -np.inf
     return scores, keys
 

@@ -30,6 +30,9 @@ FIRST_CHUNK_ROWS, CHUNK_ROWS, _HITS_PER_CHUNK = 64, 4096, 2_000_000
 # it exactly; the candidates are then scored exactly.
 _SLACK = {"flat": 1e-4, "ivf": 1e-4, "ivf-sq8": 0.02, "ivf-pq": 0.1}
 DEFAULT_MAX_PAIRS = 50_000_000
+# float32 scores of unit rows differ from float64 ones by up to ~1e-7: a pair whose cosine is
+# the threshold (a calibrated threshold is the score of some labelled pair) must still count.
+_ROUNDING = 1e-6
 
 
 def dedup_kind(n_rows: int, kind: str = "auto") -> str:
@@ -100,7 +103,7 @@ def _pairs_of_distinct(
             a, b = np.minimum(query, hits), np.maximum(query, hits)
             a, b = a[a != b], b[a != b]
             exact = exact_scores(U, a, b)
-            keep = exact >= threshold
+            keep = exact >= threshold - _ROUNDING
             codes.append(a[keep] * n + b[keep])
             scores.append(exact[keep])
             found += int(keep.sum())
