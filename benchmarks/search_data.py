@@ -45,16 +45,25 @@ def clustered_vectors(
 
 
 def with_near_duplicates(
-    n: int, fraction: float = 0.1, jitter: float = 0.15, seed: int = 0, **kwargs
+    n: int,
+    fraction: float = 0.1,
+    jitter: tuple[float, float] = (0.05, 0.6),
+    seed: int = 0,
+    **kwargs,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(X, source): n unit rows of which `fraction` are near copies of earlier rows;
-    source[i] is the row that i copies (i itself for an original)."""
+    """(X, source): n unit rows of which `fraction` are near copies of earlier rows, each with
+    noise of a norm drawn from `jitter` (cosine to its original about 1 / sqrt(1 + norm^2):
+    0.999 to 0.86 by default, so some fall below a 0.9 threshold); source[i] is the row that
+    i copies (i itself for an original). Copies are placed after the originals."""
     rng = np.random.default_rng(seed + 1)
     copies = int(n * fraction)
-    originals = clustered_vectors(n - copies, seed=seed, **kwargs)
-    dim = originals.shape[1]
+    out = np.empty((n, kwargs.get("dim", 384)), dtype=np.float32)
+    out[: n - copies] = clustered_vectors(n - copies, seed=seed, **kwargs)
     picked = rng.integers(0, n - copies, copies)
-    noise = rng.standard_normal((copies, dim)).astype(np.float32) * (jitter / np.sqrt(dim))
-    X = np.concatenate([originals, _unit(originals[picked] + noise)])
-    source = np.concatenate([np.arange(n - copies), picked])
-    return X, source
+    for start in range(0, copies, 100_000):
+        rows = picked[start : start + 100_000]
+        scale = rng.uniform(*jitter, size=(len(rows), 1)).astype(np.float32)
+        noise = rng.standard_normal((len(rows), out.shape[1])).astype(np.float32)
+        noise *= scale / np.sqrt(out.shape[1])
+        out[n - copies + start : n - copies + start + len(rows)] = _unit(out[rows] + noise)
+    return out, np.concatenate([np.arange(n - copies), picked])

@@ -154,26 +154,29 @@ class Rows:
 
     def hits(self, keys: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
         """One list of hits per query row of `keys` (key -1 marks no result)."""
-        own_keys = self.keys
         found = keys >= 0
-        positions = np.searchsorted(own_keys, np.where(found, keys, 0))
-        ids = self.frame[ID].to_numpy(object)
-        texts = self.frame[TEXT].to_numpy(object) if TEXT in self.frame else None
-        meta = {c: self.frame[c].to_numpy(object) for c in self.metadata_columns}
-        out = []
-        for row_found, row_pos, row_scores in zip(found, positions, scores, strict=True):
-            hits = []
-            for pos, score in zip(row_pos[row_found], row_scores[row_found], strict=True):
-                hits.append(
-                    Hit(
-                        _plain(ids[pos]),
-                        float(score),
-                        None if texts is None else texts[pos],
-                        {c: _plain(v[pos]) for c, v in meta.items()},
-                    )
-                )
-            out.append(hits)
+        positions = np.searchsorted(self.keys, keys[found])
+        ids = _column(self.frame[ID], positions)
+        texts = _column(self.frame[TEXT], positions) if TEXT in self.frame else None
+        meta = {c: _column(self.frame[c], positions) for c in self.metadata_columns}
+        flat_scores = scores[found].tolist()
+        out, start = [], 0
+        for count in found.sum(axis=1).tolist():
+            out.append([
+                Hit(ids[i], flat_scores[i], None if texts is None else texts[i],
+                    {c: v[i] for c, v in meta.items()})
+                for i in range(start, start + count)
+            ])  # fmt: skip
+            start += count
         return out
+
+
+def _column(series: pd.Series, positions: np.ndarray) -> list:
+    """The values at `positions` as plain Python values (NaN, pandas' gap, as None)."""
+    values = series.to_numpy()[positions]
+    if values.dtype.kind == "f":
+        return [None if v != v else v for v in values.tolist()]
+    return [_plain(v) for v in values.tolist()] if values.dtype == object else values.tolist()
 
 
 def _like(value, series: pd.Series):
