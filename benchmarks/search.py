@@ -35,7 +35,7 @@ def run_part(part: str, args: argparse.Namespace) -> list[dict]:
     if part == "speed":
         return [r for n in args.sizes for r in search_speed.speed(n, 3 if n >= 1_000_000 else 5)]
     if part == "approx":
-        return search_speed.approx(args.approx_rows, 5, ("ivf", "ivf-sq8", "ivf-pq"))
+        return search_speed.approx(args.approx_rows, 3, ("ivf", "ivf-sq8", "ivf-pq"))
     if part == "hnsw":
         return search_speed.hnsw(args.hnsw_rows, 5) + search_speed.approx(
             args.hnsw_rows, 5, ("ivf",)

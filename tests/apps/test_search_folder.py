@@ -140,3 +140,14 @@ def test_a_text_index_with_the_shipped_model(tmp_path, minilm):
     assert loaded.search("I forgot my pin number", k=1)[0][0].id == 1
     with pytest.raises(UserError, match="this index holds texts"):
         loaded.add_embeddings(minilm.encode(["x"]))
+
+
+def test_a_model_moved_away_is_named_with_what_to_do(tmp_path, refined):
+    model = shutil.copytree(refined[0], tmp_path / "model")
+    SearchIndex.build(X, model=model).save(tmp_path / "ix")
+    model.rename(tmp_path / "elsewhere")
+    loaded = SearchIndex.load(tmp_path / "ix")
+    assert len(loaded) == len(X)  # the rows load without the model
+    with pytest.raises(IndexFolderError, match="cannot be loaded now .*pass the model"):
+        loaded.search(Q)
+    assert len(SearchIndex.load(tmp_path / "ix", model=tmp_path / "elsewhere").search(Q)) == len(Q)

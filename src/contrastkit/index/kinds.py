@@ -82,6 +82,9 @@ def train_index(index: faiss.Index, X: np.ndarray, seed: int = 0) -> None:
         return
     ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
     ivf.cp.seed = seed
+    # 10 k-means iterations instead of faiss's 25: 2.5x faster training with the same cells
+    # to probe (2e5 clustered rows, d = 384: nprobe 4 both, held-out recall@10 0.951 / 0.955).
+    ivf.cp.niter = 10
     wanted = _TRAIN_ROWS_PER_CELL * ivf.nlist
     if isinstance(ivf, faiss.IndexIVFPQ):
         ivf.do_polysemous_training = False  # only polysemous search uses it; 3x the time

@@ -100,10 +100,17 @@ def load_index(cls, path: Path, model, embedder: Embedder | None):
         return cls(embedder, index, rows, probe)
 
     def loader() -> Embedder:
-        vectors = built["fingerprint"] == VECTORS_FINGERPRINT
-        chosen = load_embedder(
-            model if model is not None else built["reference"], vectors=vectors and model is None
-        )
+        if model is not None:
+            chosen = load_embedder(model)
+        else:
+            vectors = built["fingerprint"] == VECTORS_FINGERPRINT
+            try:
+                chosen = load_embedder(built["reference"], vectors=vectors)
+            except UserError as exc:  # e.g. the model's folder moved
+                raise IndexFolderError(
+                    f"the index {path} was built with {built['description']}, which cannot be "
+                    f"loaded now ({exc}); pass the model (model=..., --model)"
+                ) from None
         _same_model(path, built, chosen, changed=model is None)
         return chosen
 
