@@ -97,13 +97,16 @@ def dedup_section(records: list[dict]) -> list[str]:
             continue
         gib = r["peak_rss_bytes"] / GIB
         ok = r["seconds"] <= 600 and gib <= 4 and r["pair_recall"] >= 0.95
+        cpu = r.get("cpu_seconds")
+        load = r.get("load_average")
         out += [f"### `contrastkit dedup` at {r['rows']:,} rows (d = 384, threshold {r['threshold']})", "",
                 machine([r]), "",
-                "| seconds | peak memory (GiB, data included) | pairs | pair recall vs exact | pair precision | subset rows |",
-                "|---|---|---|---|---|---|",
-                f"| {r['seconds']:.0f} | {gib:.2f} | {r['pairs']:,} | {r['pair_recall']:.4f} | "
-                f"{r['pair_precision']:.4f} | {r['subset_rows']:,} ({r['subset_exact_pairs']:,} exact pairs) |",
-                "", f"Target (<= 10 min, <= 4 GiB, pair recall >= 0.95): {verdict(ok)}.", ""]  # fmt: skip
+                "| wall s | CPU s | peak memory (GiB, data included) | pairs | pair recall vs exact | pair precision | subset rows |",
+                "|---|---|---|---|---|---|---|",
+                f"| {r['seconds']:.0f} | {'' if cpu is None else f'{cpu:.0f}'} | {gib:.2f} | {r['pairs']:,} | "
+                f"{r['pair_recall']:.4f} | {r['pair_precision']:.4f} | {r['subset_rows']:,} ({r['subset_exact_pairs']:,} exact pairs) |",
+                "", f"Target (<= 10 min, <= 4 GiB, pair recall >= 0.95): {verdict(ok)}."
+                + ("" if load is None else f" Load average at the end: {load[0]:.1f} on {r['cores']} cores."), ""]  # fmt: skip
     return out
 
 

@@ -49,6 +49,11 @@ def test_auto_is_exact_up_to_the_limit_and_ivf_above():
         choose_kind(10, "hnsw")
 
 
+def test_product_codes_need_enough_rows_to_learn():
+    with pytest.raises(ConfigError, match="ivf-pq .* needs at least 1000 rows, got 999"):
+        make_index("ivf-pq", 32, 999)
+
+
 def test_cells_keep_39_training_rows_each():
     assert cells_for(1_000_000) == 4000
     assert cells_for(100) == 2 and cells_for(10) == 1

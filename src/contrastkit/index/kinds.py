@@ -33,6 +33,7 @@ APPROXIMATE = ("ivf", "ivf-sq8", "ivf-pq")
 # (>= 10x at recall@10 >= 0.95) starts to matter more than exact results.
 EXACT_UP_TO = 200_000
 
+PQ_MIN_ROWS = 1000
 # faiss's k-means wants at least 39 training rows a cell; more only lengthen training.
 _TRAIN_ROWS_PER_CELL = 40
 
@@ -69,6 +70,11 @@ def make_index(kind: str, dim: int, n_rows: int) -> faiss.Index:
     """An empty (untrained) index of `kind` for about `n_rows` rows of width `dim`."""
     if kind == "flat":
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if kind == "ivf-pq" and n_rows < PQ_MIN_ROWS:
+        raise ConfigError(
+            f"ivf-pq learns 256 codes per sub-vector and needs at least {PQ_MIN_ROWS} rows, got "
+            f"{n_rows}; use the kind flat or ivf-sq8 for fewer rows"
+        )
     nlist = cells_for(n_rows)
     codes = {"ivf": "Flat", "ivf-sq8": "SQ8", "ivf-pq": f"PQ{pq_codes_for(dim)}x8"}
     if kind not in codes:
