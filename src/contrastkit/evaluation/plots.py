@@ -320,3 +320,14 @@ def _is_number(value: object) -> bool:
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     )
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize, **kwargs):
+    """(figure, axes) for another report's figure, drawn in this module's style: use it inside
+    `with report_style():` and finish with `to_png_base64(fig)`."""
+    return _subplots(nrows, ncols, figsize=figsize, **kwargs)
+
+
+def report_style():
+    """The matplotlib settings of the report's figures, as a context manager."""
+    return matplotlib.rc_context(_STYLE)
