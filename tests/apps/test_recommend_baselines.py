@@ -40,6 +40,7 @@ def test_item_knn_matches_brute_force_cosine(train, neighbours):
 
 
 def test_bpr_is_seeded_and_learns_co_occurrence():
+    pytest.importorskip("implicit")
     # two groups of users, each with its own items: BPR must rank a user's group first
     dense = np.zeros((40, 10), dtype=np.float32)
     dense[:20, :5] = 1

@@ -72,6 +72,13 @@ def top_neighbours(train: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
     )
 
 
+def bpr_available() -> bool:
+    """Whether the `implicit` package (the BPR baseline) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("implicit") is not None
+
+
 class BPR:
     """Bayesian personalised ranking (Rendle et al. 2009) by the `implicit` package, with its
     default settings; one thread, so that a seed gives the same factors every time."""

@@ -75,6 +75,7 @@ class Evaluation:
         default_factory=dict
     )  # model -> {"validation": ..., "test": ..., "fit_s"}
     rankings: dict = field(default_factory=dict)  # model -> test Ranking
+    notes: list[str] = field(default_factory=list)
 
 
 def validation_ndcg(protocol: Protocol) -> Callable:
@@ -103,8 +104,13 @@ def evaluate_all(
     builders: list[tuple[str, Callable]] = [
         (baselines.MostPopular.name, lambda: baselines.MostPopular(protocol.train)),
         (baselines.ItemKNN.name, lambda: baselines.ItemKNN(protocol.train)),
-        (baselines.BPR.name, lambda: baselines.BPR(protocol.train, protocol.seed)),
     ]
+    if baselines.bpr_available():
+        builders.append((baselines.BPR.name, lambda: baselines.BPR(protocol.train, protocol.seed)))
+    else:
+        result.notes.append(
+            "the BPR baseline was skipped: it needs pip install 'contrastkit[recommend]'"
+        )
     if features is not None:
         builders.append((baselines.ContentOnly.name, lambda: baselines.ContentOnly(features)))
     for name, build in builders:

@@ -81,9 +81,9 @@ class Recommender:
         self.catalogue_, self.user_ids_ = catalogue, np.asarray(data.user_ids, dtype=object)
         history = user_item_matrix(data, train_rows)
         self.popularity_ = np.asarray(history.sum(axis=0), dtype=np.int64).ravel()
-        features = (
-            catalogue.features if o.item_text or catalogue.feature_kind == "vectors" else None
-        )
+        features = catalogue.features
+        if not o.item_text and "text" in (catalogue.feature_kind or ""):
+            features = None  # (load_data with use_text=False never embeds the text)
         width = 0 if features is None else features.shape[1]
         shape = TowerShape(
             data.n_users, data.n_items, width, width or o.dim, o.history, o.user_ids, o.hidden

@@ -87,7 +87,7 @@ def fit_run(
         folder.finish()
     finally:
         folder.release()
-    return FitResult(folder.path, metrics, timing, list(data.notes))
+    return FitResult(folder.path, metrics, timing, [*data.notes, *evaluation.notes])
 
 
 def _config(rec, data, split, catalogue, interactions, items, read: ReadOptions) -> dict:
