@@ -159,3 +159,33 @@ def test_bad_options_and_models(tmp_path, run):
     _one_line_error(
         _invoke("top", "--model", folder / "run" / "model", "--all-users"), "too many to print"
     )
+
+
+def test_an_interrupted_run_leaves_nothing_behind(tmp_path, run, monkeypatch):
+    from contrastkit.apps.recommend.recommender import Recommender
+
+    folder, _ = run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Recommender, "fit_rows", interrupted)
+    result = _invoke(
+        "fit", "--interactions", folder / "ratings.csv", "--out", tmp_path / "new", "--quiet"
+    )
+    assert result.exit_code == 130 and "left as it was" in result.output
+    assert not (tmp_path / "new").exists()
+    # an interrupted --overwrite keeps the old run whole
+    before = (folder / "run" / "metrics.json").read_bytes()
+    result = _invoke(
+        "fit",
+        "--interactions",
+        folder / "ratings.csv",
+        "--out",
+        folder / "run",
+        "--overwrite",
+        "--quiet",
+    )
+    assert result.exit_code == 130
+    assert (folder / "run" / "metrics.json").read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".run")) == [".run.lock"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from contrastkit.cli import app, out, user_errors
+from contrastkit.cli import app, err, out, user_errors
 from contrastkit.errors import ConfigError
 
 recommend_app = typer.Typer(
@@ -39,6 +39,7 @@ def fit(
     temperature: float | None = typer.Option(None, help="Softmax temperature (default: 0.05)."),
     lr: float | None = typer.Option(None, help="Learning rate (default: 0.001)."),
     hard_negatives: int | None = typer.Option(None, help="Mined hard negatives per interaction (default: 0)."),
+    id_dropout: float | None = typer.Option(None, help="Chance of dropping an item's id embedding in training, so text alone must place items (default: 0)."),
     logq: bool | None = typer.Option(None, "--logq/--no-logq", help="Correct in-batch negatives for item popularity (default: on)."),
     mask_hits: bool | None = typer.Option(None, "--mask-hits/--no-mask-hits", help="Leave a user's own items out of their negatives (default: on)."),
     item_text: bool | None = typer.Option(None, "--item-text/--no-item-text", help="Use the items' text (default: on when the items file has text)."),
@@ -58,7 +59,7 @@ def fit(
 
     given = {
         "epochs": epochs, "batch_size": batch_size, "temperature": temperature, "lr": lr,
-        "hard_negatives": hard_negatives, "logq": logq, "mask_hits": mask_hits,
+        "hard_negatives": hard_negatives, "id_dropout": id_dropout, "logq": logq, "mask_hits": mask_hits,
         "item_text": item_text, "history": history, "user_ids": user_ids,
         "text_model": text_model, "seed": seed,
     }  # fmt: skip
@@ -69,17 +70,21 @@ def fit(
         _names(item_text_columns, "--item-text-columns"),
         item_vector_column,
     )
-    result = fit_run(
-        interactions,
-        out_dir,
-        items=items,
-        read=read,
-        options={k: v for k, v in given.items() if v is not None},
-        overwrite=overwrite,
-        report=not no_report,
-        baselines=baselines,
-        quiet=quiet,
-    )
+    try:
+        result = fit_run(
+            interactions,
+            out_dir,
+            items=items,
+            read=read,
+            options={k: v for k, v in given.items() if v is not None},
+            overwrite=overwrite,
+            report=not no_report,
+            baselines=baselines,
+            quiet=quiet,
+        )
+    except KeyboardInterrupt:
+        err.print(f"interrupted; {out_dir} was left as it was, run the command again")
+        raise typer.Exit(130) from None
     _print_metrics(result.metrics["models"])
     for note in result.notes:
         out.print(f"note: {note}")

@@ -165,14 +165,13 @@ def embedding_maps(
     points_after: np.ndarray,
     label_codes: np.ndarray,
     class_names: Sequence[str],
+    titles: tuple[str, str] = ("before", "after"),
 ) -> str:
     """Side-by-side scatter plots of 2-D maps before and after, coloured by class."""
     colours = class_colours(len(class_names))
     with matplotlib.rc_context(_STYLE):
         fig, axes = _subplots(1, 2, figsize=(12, 5.6))
-        for ax, points, title in zip(
-            axes, (points_before, points_after), ("before", "after"), strict=True
-        ):
+        for ax, points, title in zip(axes, (points_before, points_after), titles, strict=True):
             ax.scatter(
                 points[:, 0],
                 points[:, 1],

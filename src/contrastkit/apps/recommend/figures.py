@@ -4,6 +4,7 @@ each returned as base64 PNG text."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from contrastkit.evaluation import plots
 
@@ -50,6 +51,7 @@ def popularity_of_recommendations(tops: dict[str, np.ndarray], counts: np.ndarra
                 xs, np.arange(1, len(xs) + 1) / len(xs), style, color=colour, lw=1.6, label=name
             )
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
         ax.set_xlabel("item's training interactions + 1 (log scale)")
         ax.set_ylabel("cumulative share")
         ax.grid(alpha=0.3)
@@ -59,14 +61,16 @@ def popularity_of_recommendations(tops: dict[str, np.ndarray], counts: np.ndarra
 
 
 def item_map(
-    before: np.ndarray | None, after: np.ndarray, genres: list[str] | None, seed: int
+    before: np.ndarray,
+    after: np.ndarray,
+    genres: list[str] | None,
+    seed: int,
+    titles: tuple[str, str] = ("frozen item features", "two-tower item vectors"),
 ) -> tuple[str, int]:
-    """t-SNE maps of item vectors coloured by genre: the frozen features (when there are) and
-    the item tower's vectors. (picture, number of items shown)."""
+    """Two t-SNE maps of the items coloured by genre (picture, number of items shown)."""
     names = sorted(set(genres)) if genres else ["item"]
     code_of = {name: i for i, name in enumerate(names)}
     codes = np.array([code_of[g] for g in genres] if genres else [0] * len(after), dtype=np.int64)
     rows = plots.map_subsample(codes, seed, MAP_POINTS)
-    after_2d = plots.tsne_2d(after[rows], seed)
-    before_2d = plots.tsne_2d(before[rows], seed) if before is not None else after_2d
-    return plots.embedding_maps(before_2d, after_2d, codes[rows], names), len(rows)
+    maps = [plots.tsne_2d(x[rows], seed) for x in (before, after)]
+    return plots.embedding_maps(*maps, codes[rows], names, titles), len(rows)

@@ -22,6 +22,7 @@ class RecommenderOptions:
     logq: bool = True  # correct in-batch negatives for item popularity (Yi et al. 2019)
     mask_hits: bool = True  # leave batch items the user also interacted with out of negatives
     hard_negatives: int = 0  # mined hard negatives per training interaction
+    id_dropout: float = 0.0  # chance of dropping a candidate's id embedding in training
     # training
     epochs: int = 5
     batch_size: int = 1024
@@ -73,6 +74,8 @@ def make_options(**values) -> RecommenderOptions:
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         if not ok or value < 0 or (value == 0 and name in _POSITIVE_FLOAT):
             raise OptionError(name, f"{{option}} must be a positive number, got {value!r}")
+    if not isinstance(options.id_dropout, int | float) or not 0 <= options.id_dropout < 1:
+        raise OptionError("id_dropout", f"{{option}} must be in [0, 1), got {options.id_dropout!r}")
     if options.seed >= 2**32:
         raise OptionError("seed", "{option} must be below 2**32")
     if not (options.history or options.user_ids):

@@ -91,9 +91,9 @@ class Recommender:
         self.model_ = TwoTower(shape, None if features is None else torch.from_numpy(features))
         self.history_ = history
         train = TrainOptions(
-            o.temperature, o.logq, o.mask_hits, o.hard_negatives, o.epochs, o.batch_size, o.lr,
-            o.weight_decay, seed=o.seed, quiet=quiet,
-        )  # fmt: skip
+            **{k: getattr(o, k) for k in TrainOptions.__dataclass_fields__ if hasattr(o, k)},
+            quiet=quiet,
+        )
         state = train_towers(
             self.model_, history, train, None if validate is None else (lambda: validate(self))
         )

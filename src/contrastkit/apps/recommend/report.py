@@ -147,19 +147,21 @@ def _popularity(evaluation: Evaluation, protocol: Protocol) -> str:
 
 
 def _map(rec, seed: int) -> str:
-    catalogue = rec.catalogue_
-    picture, shown = figures.item_map(
-        catalogue.features, rec.item_vectors(), catalogue.genres, seed
-    )
-    left = (
-        "left: the frozen item features; right: the item tower's vectors"
-        if catalogue.features is not None
-        else "the item tower's vectors (the items have no features)"
-    )
+    catalogue, model = rec.catalogue_, rec.model_
+    if catalogue.features is not None:
+        before, titles = catalogue.features, ("frozen item features", "two-tower item vectors")
+        what = "left: the frozen item features; right: the item tower's vectors"
+    elif model.history_ids is not None:  # no features: the item as candidate and as history
+        before = (model.history_ids.weight * model.has_id).detach().numpy()
+        titles = ("history-side item embeddings", "two-tower item vectors")
+        what = "left: the items as the user tower pools them; right: the item tower's vectors"
+    else:
+        return ""
+    picture, shown = figures.item_map(before, rec.item_vectors(), catalogue.genres, seed, titles)
     colour = "coloured by first genre" if catalogue.genres else "(no genre column)"
     return (
         "<section><h2>Map of the item vectors</h2>"
         f"{page.image(picture, 'item map')}"
-        f'<p class="note">t-SNE of {shown:,} of {len(catalogue):,} items, {colour}; {left}.</p>'
+        f'<p class="note">t-SNE of {shown:,} of {len(catalogue):,} items, {colour}; {what}.</p>'
         "</section>"
     )

@@ -8,6 +8,7 @@ new run beside the old one, which it replaces only when complete (`io.run_folder
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from contrastkit.apps.recommend.evaluate import Evaluation, Protocol, evaluate_a
 from contrastkit.apps.recommend.inputs import ReadOptions, load_data
 from contrastkit.apps.recommend.recommender import Recommender
 from contrastkit.apps.recommend.split import leave_last_out
-from contrastkit.errors import DataError, UserError
+from contrastkit.errors import DataError
 from contrastkit.io.atomic import json_safe, write_json_atomic
 from contrastkit.io.run_folder import check_run_dir, open_run_dir
 
@@ -63,31 +64,46 @@ def fit_run(
     folder = open_run_dir(run, overwrite=overwrite)
     try:
         folder.write_config(json_safe(config))
-        try:
-            tick = time.perf_counter()
-            rec.fit_rows(data, catalogue, split.train, validation_ndcg(protocol), quiet=quiet)
-            timing["fit_s"] = time.perf_counter() - tick
-        except UserError:
-            folder.abandon()
-            raise
+        tick = time.perf_counter()
+        rec.fit_rows(data, catalogue, split.train, validation_ndcg(protocol), quiet=quiet)
+        timing["fit_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
         evaluation = evaluate_all(rec, protocol, catalogue.features, baselines)
         timing["evaluate_s"] = time.perf_counter() - tick
         rec.observe(data)  # the saved model knows every interaction, held-out ones included
-        rec.save(folder.work / "model")
-        metrics = _metrics(evaluation, rec, config, timing)
-        if report:
-            from contrastkit.apps.recommend.report import write_report
-
-            tick = time.perf_counter()
-            write_report(folder.work / "report.html", rec, protocol, evaluation, config, timing)
-            timing["report_s"] = time.perf_counter() - tick
+        metrics = _write_outputs(folder.work, rec, protocol, evaluation, config, timing, report)
         timing["total_s"] = time.perf_counter() - started
         write_json_atomic(folder.work / "metrics.json", json_safe(metrics))
         folder.finish()
+    except BaseException:
+        _abandon(folder)
+        raise
     finally:
         folder.release()
     return FitResult(folder.path, metrics, timing, [*data.notes, *evaluation.notes])
+
+
+def _write_outputs(work: Path, rec, protocol, evaluation, config, timing, report) -> dict:
+    """The model and report.html; the metrics (written last, once everything else is there)."""
+    rec.save(work / "model")
+    metrics = _metrics(evaluation, rec, config, timing)
+    if report:
+        from contrastkit.apps.recommend.report import write_report
+
+        tick = time.perf_counter()
+        write_report(work / "report.html", rec, protocol, evaluation, config, timing)
+        timing["report_s"] = time.perf_counter() - tick
+    return metrics
+
+
+def _abandon(folder) -> None:
+    """A run that failed or was interrupted leaves the folder as it found it: the staging
+    folder of an --overwrite goes, and so do the outputs of a run in a new folder."""
+    if not folder.staged:
+        shutil.rmtree(folder.work / "model", ignore_errors=True)
+        for name in ("report.html", "metrics.json"):
+            (folder.work / name).unlink(missing_ok=True)
+    folder.abandon()
 
 
 def _config(rec, data, split, catalogue, interactions, items, read: ReadOptions) -> dict:

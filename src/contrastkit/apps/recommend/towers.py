@@ -77,9 +77,14 @@ class TwoTower(nn.Module):
         self.history_ids = _id_table(shape.n_items, shape.dim) if shape.history else None
         self.user_table = _id_table(shape.n_users, shape.dim) if shape.user_ids else None
 
-    def item_vectors(self, items: Tensor) -> Tensor:
-        """v_j of the items (rows of the catalogue)."""
-        vectors = self.item_ids(items) * self.has_id[items]
+    def item_vectors(self, items: Tensor, id_dropout: float = 0.0) -> Tensor:
+        """v_j of the items (rows of the catalogue). In training, `id_dropout` drops an item's
+        id embedding with that chance (DropoutNet, Volkovs et al. 2017), so the features alone
+        must place items too, as they must for items with no interactions."""
+        keep = self.has_id[items]
+        if self.training and id_dropout > 0 and self.item_adapter is not None:
+            keep = keep * (torch.rand_like(keep) >= id_dropout)
+        vectors = self.item_ids(items) * keep
         if self.item_adapter is not None:
             vectors = vectors + self.item_adapter(self.features[items])
         return vectors

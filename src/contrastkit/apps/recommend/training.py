@@ -29,6 +29,7 @@ class TrainOptions:
     logq: bool = True
     mask_hits: bool = True
     hard_negatives: int = 0
+    id_dropout: float = 0.0
     epochs: int = 20
     batch_size: int = 1024
     lr: float = 1e-3
@@ -47,7 +48,7 @@ class Objective(nn.Module):
 
     def forward(self, batch: dict) -> Tensor:
         users = self.model.user_vectors(batch["pooled"])
-        items = self.model.item_vectors(batch["items"])
+        items = self.model.item_vectors(batch["items"], self.options.id_dropout)
         hard = None
         if "hard" in batch:
             b, k = batch["hard"].shape
