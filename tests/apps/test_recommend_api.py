@@ -166,3 +166,12 @@ def test_items_described_by_text_use_the_frozen_text_model(tmp_path):
     assert sum(int(i[1:]) % 4 == 3 for i in answer.items) >= 2  # other horror films
     rec.save(tmp_path / "model")
     assert Recommender.load(tmp_path / "model").similar_items("n1", k=3)[0].items == answer.items
+
+
+def test_a_new_users_history_with_user_id_models():
+    interactions, _ = synthetic(n_users=30, seed=2)
+    with_ids = Recommender(epochs=1, batch_size=32, user_ids=True).fit(interactions)
+    answer = with_ids.recommend_for_history(["i1", "i5"], k=3)
+    assert answer.note is None and len(answer.items) == 3
+    ids_only = Recommender(epochs=1, batch_size=32, history=False, user_ids=True).fit(interactions)
+    assert "only by their id" in ids_only.recommend_for_history(["i1"], k=3).note

@@ -32,6 +32,9 @@ from contrastkit.errors import UserError
 from contrastkit.training.seed import seed_everything
 
 COLD_USER_NOTE = "unknown user (no interactions): the most popular items"
+ID_ONLY_NOTE = (
+    "this model knows users only by their id (no history pooling): the most popular items"
+)
 
 
 @dataclass
@@ -156,15 +159,14 @@ class Recommender:
         rows = self.item_rows(items, missing_ok=True)
         ignored = [i for i, r in zip(items, rows, strict=True) if r < 0]
         rows = np.unique(rows[rows >= 0])
-        if len(rows) == 0:
-            scores = self.popularity_.astype(np.float64)
-            return self._answer(None, scores, k, COLD_USER_NOTE, ignored)
+        if len(rows) == 0 or not self.options.history:
+            note = COLD_USER_NOTE if self.options.history else ID_ONLY_NOTE
+            return self._answer(None, self.popularity_.astype(np.float64), k, note, ignored)
         history = sp.csr_matrix(
             (np.ones(len(rows), np.float32), rows, [0, len(rows)]), shape=(1, len(self.popularity_))
         )
-        scores = (self._user_vectors(history, np.array([0]), users=False) @ self.item_vectors().T)[
-            0
-        ]
+        vector = self._user_vectors(history, np.array([0]), users=False)[0]
+        scores = self.item_vectors() @ vector
         scores[rows] = -np.inf
         return self._answer(None, scores, k, None, ignored)
 

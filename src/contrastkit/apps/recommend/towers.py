@@ -104,10 +104,10 @@ class TwoTower(nn.Module):
             )
             if self.user_adapter is not None:
                 parts.append(self.user_adapter(pooled.mean_features))
-        if self.user_table is not None:
-            if pooled.users is None:
-                raise ValueError("this model embeds users by their id: pass users")
+        if self.user_table is not None and pooled.users is not None:
             parts.append(self.user_table(pooled.users))
+        if not parts:
+            raise ValueError("this model knows users only by their id: pass their rows")
         return torch.stack(parts).sum(0)
 
     @torch.no_grad()
