@@ -109,16 +109,18 @@ def id_strings(table: Table, name: str, option: str) -> np.ndarray:
     import pandas as pd
 
     values = pd.Series(_column(table, name, option))
-    missing = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
+    absent = values.isna().to_numpy()
+    if values.dtype.kind == "f" and not absent.any() and bool((values % 1 == 0).all()):
+        values = values.astype(np.int64)
+    text = values.astype(str).str.strip()
+    missing = absent | (text == "").to_numpy()
     if missing.any():
-        rows = np.flatnonzero(missing.to_numpy())
+        rows = np.flatnonzero(missing)
         raise DataError(
             f"column '{name}' of {table.source} has {len(rows)} missing id(s), the first at "
             f"{table.rows.one(int(rows[0]))}; fill them in or remove those rows"
         )
-    if values.dtype.kind == "f" and bool((values % 1 == 0).all()):
-        values = values.astype(np.int64)
-    return values.astype(str).str.strip().to_numpy(dtype=object)
+    return text.to_numpy(dtype=object)
 
 
 def numbers(table: Table, name: str, what: str) -> np.ndarray:
