@@ -92,6 +92,7 @@ def movielens(variant: str, seed: int, workdir: Path) -> dict:
         "command": FIT.format(seed=seed, flags=flags + ("" if default else " --no-baselines")),
         "machine": cpu_model(),
         "threads": _threads(),
+        "load": os.getloadavg()[0],
     }
 
 
@@ -174,9 +175,9 @@ def scale_one(n: int) -> dict:
     catalogue = Catalogue(data.item_ids, list(data.item_ids), None, vectors, None, "vectors")
     data_s = time.perf_counter() - tick
     rec = Recommender(epochs=1)
-    tick = time.perf_counter()
+    tick, cpu = time.perf_counter(), time.process_time()
     rec.fit_rows(data, catalogue)
-    fit_s = time.perf_counter() - tick
+    fit_s, cpu_s = time.perf_counter() - tick, time.process_time() - cpu
     return {
         "section": "scale",
         "interactions": n,
@@ -185,6 +186,8 @@ def scale_one(n: int) -> dict:
         "steps": rec.log_[-1]["step"],
         "data_s": data_s,
         "epoch_s": fit_s,
+        "epoch_cpu_s": cpu_s,  # what the shared machine's other jobs cannot inflate much
+        "load": os.getloadavg()[0],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "command": f"python -m benchmarks.recommend --scale-one {n}",
         "machine": cpu_model(),
