@@ -165,12 +165,13 @@ def similar(
 
 def _print_answer(title: str, answer) -> None:
     table = Table(title=title, title_justify="left")
-    for column in ("rank", "item", "title", "score"):
-        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    popular = answer.note is not None  # the fallback ranks by training interactions
+    for column in ("rank", "item", "title", "interactions" if popular else "score"):
+        table.add_column(column, justify="left" if column in ("item", "title") else "right")
     for rank, (item, name, score) in enumerate(
         zip(answer.items, answer.titles, answer.scores, strict=True), start=1
     ):
-        table.add_row(str(rank), item, name, f"{score:.4f}" if abs(score) < 1e6 else f"{score:.0f}")
+        table.add_row(str(rank), item, name, f"{score:.0f}" if popular else f"{score:.4f}")
     out.print(table)
     if answer.note:
         out.print(f"note: {answer.note}")
