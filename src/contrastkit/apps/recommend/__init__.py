@@ -7,7 +7,8 @@ measured against the usual baselines on the same leave-last-out split.
     rec.recommend(["196"], k=10)
 """
 
+from contrastkit.apps.recommend.data import Columns
 from contrastkit.apps.recommend.inputs import ReadOptions
 from contrastkit.apps.recommend.recommender import Recommendation, Recommender
 
-__all__ = ["ReadOptions", "Recommendation", "Recommender"]
+__all__ = ["Columns", "ReadOptions", "Recommendation", "Recommender"]
