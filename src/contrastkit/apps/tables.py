@@ -113,16 +113,21 @@ def parse_ids(values: Sequence) -> list:
     raise DataError("ids must be whole numbers or strings; check the id column")
 
 
-def read_ids(path: str | Path) -> list:
-    """Ids to remove: a text file with one id a line (blank lines skipped)."""
+def read_id_lines(path: str | Path, what: str = "ids") -> list[str]:
+    """The lines of a text file of one id a line, stripped, blank lines skipped."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist; give a text file with one id a line")
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     ids = [line for line in lines if line]
     if not ids:
-        raise DataError(f"{path} holds no ids; write one id a line")
-    return parse_ids(ids)
+        raise DataError(f"{path} holds no {what}; write one id a line")
+    return ids
+
+
+def read_ids(path: str | Path) -> list:
+    """Ids to remove: a text file with one id a line (blank lines skipped)."""
+    return parse_ids(read_id_lines(path))
 
 
 def check_table_name(path: str | Path) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from contrastkit.apps.recommend.data import id_strings, read_table
-from contrastkit.errors import DataError
+from contrastkit.apps.tables import read_id_lines
 from contrastkit.io.atomic import atomic_file
 
 USERS_PER_CHUNK = 2000
@@ -20,13 +20,7 @@ def read_user_ids(path: Path) -> list[str]:
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json", ".parquet"):
         table = read_table(path, "users")
         return [str(u) for u in id_strings(table, "user", "user column")]
-    if not path.is_file():
-        raise DataError(f"the users file {path} does not exist; check the path")
-    users = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    users = [u for u in users if u]
-    if not users:
-        raise DataError(f"the users file {path} holds no user ids; write one per line")
-    return users
+    return read_id_lines(path, "user ids")
 
 
 def _rows(answers) -> list[dict]:
