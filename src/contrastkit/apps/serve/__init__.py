@@ -1,0 +1,10 @@
+"""`contrastkit serve`: refined embeddings, search, duplicate checks and recommendations over
+HTTP (FastAPI + uvicorn, the `serve` extra), with dynamic batching, an API key, limits on
+every request and Prometheus metrics. `create_app` builds the application; `run_server`
+listens, prints how to call it and stops gracefully on SIGTERM."""
+
+from contrastkit.apps.serve.app import create_app
+from contrastkit.apps.serve.options import Batching, Limits, ServeOptions
+from contrastkit.apps.serve.server import run_server
+
+__all__ = ["Batching", "Limits", "ServeOptions", "create_app", "run_server"]
