@@ -32,7 +32,13 @@ def serve_command(
     quiet: bool = typer.Option(False, "--quiet", help="No line per request."),
 ) -> None:
     """Serve embeddings (OpenAI-compatible), search, duplicate checks and recommendations over HTTP."""
-    from contrastkit.apps.serve import Batching, Limits, ServeOptions, run_server
+    try:
+        from contrastkit.apps.serve import Batching, Limits, ServeOptions, run_server
+    except ImportError as exc:
+        raise UserError(
+            f"contrastkit serve needs the serve extra ({exc.name} is missing): "
+            "pip install 'contrastkit[serve]'"
+        ) from None
 
     calibration = None
     if calibrate is not None:
