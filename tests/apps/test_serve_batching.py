@@ -100,11 +100,12 @@ def test_a_full_queue_refuses_at_once():
 
 @pytest.fixture
 def toy_model(monkeypatch):
-    """load_embedder replaced by a toy text model: loading waits for `loading`, and every
-    encoder call sleeps `delay[0]` seconds."""
-    loading, delay = threading.Event(), [0.0]
+    """load_embedder replaced by a toy text model: loading waits for `loading`, every encoder
+    call sleeps `delay[0]` seconds and is recorded in `calls`."""
+    loading, delay, calls = threading.Event(), [0.0], []
 
     def encode(texts):
+        calls.append(list(texts))
         time.sleep(delay[0])
         return fake_vectors(texts)
 
@@ -113,11 +114,11 @@ def toy_model(monkeypatch):
         return Embedder("text", 4, "toy", None, "the toy model", encode)
 
     monkeypatch.setattr("contrastkit.apps.embedder.load_embedder", load)
-    return loading, delay
+    return loading, delay, calls
 
 
 def test_health_is_503_until_the_model_is_loaded_and_answers_while_it_encodes(toy_model):
-    loading, delay = toy_model
+    loading, delay, calls = toy_model
     app = create_app(ServeOptions(batching=Batching(max_wait_ms=0)))
     with ThreadServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         assert client.get("/health").status_code == 503
@@ -127,6 +128,7 @@ def test_health_is_503_until_the_model_is_loaded_and_answers_while_it_encodes(to
         assert early.headers["retry-after"] == "1"
         loading.set()
         wait_until(lambda: client.get("/health").status_code == 200)
+        assert calls == [["warm-up"]]  # the model ran once before the service said ready
         delay[0] = 1.5
         slow = threading.Thread(
             target=client.post, args=("/v1/embeddings",), kwargs={"json": {"input": "slow"}}

@@ -59,6 +59,7 @@ class Service:
             model, vectors = index_model(options.index)
         self.embedder = load_embedder(model, vectors=vectors, cache=False)
         self.model_name = model_name(model, self.embedder.kind)
+        warm_up(self.embedder)
         if options.index is not None:
             from contrastkit.apps.search import SearchIndex
 
@@ -160,6 +161,15 @@ def model_name(model: str | None, kind: str) -> str:
     if model is not None:
         return Path(model).name or str(model)
     return "all-MiniLM-L6-v2" if kind == "text" else "vectors"
+
+
+def warm_up(embedder) -> None:
+    """One encoder call, so that the model's weights are loaded (some load on first use)
+    before /health says ready, and the first request does not wait for them."""
+    if embedder.kind == "text":
+        embedder.encode(["warm-up"])
+    elif embedder.kind == "vectors" and embedder.dim is not None:
+        embedder.encode(np.ones((1, embedder.dim), dtype=np.float32))
 
 
 def index_model(index: Path) -> tuple[str | None, bool]:
