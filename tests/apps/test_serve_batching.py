@@ -153,3 +153,14 @@ def test_health_is_503_until_the_model_is_loaded_and_answers_while_it_encodes(to
         for text, response in answers:
             got = np.array(response.json()["data"][0]["embedding"], dtype=np.float32)
             np.testing.assert_allclose(got, fake_vectors([text])[0], atol=1e-7)
+
+
+def test_freed_memory_is_given_back_at_most_as_often_as_asked():
+    import sys
+
+    from contrastkit.apps.serve.memory import MemoryTrimmer
+
+    trimmer = MemoryTrimmer(every=60)
+    glibc = sys.platform.startswith("linux")
+    assert trimmer() is glibc  # the first call trims (where glibc is)
+    assert trimmer() is False  # and the next ones wait their turn

@@ -14,6 +14,7 @@ import numpy as np
 
 from contrastkit.apps.serve.batcher import Batcher
 from contrastkit.apps.serve.errors import ApiError
+from contrastkit.apps.serve.memory import MemoryTrimmer
 from contrastkit.apps.serve.metrics import Metrics
 from contrastkit.apps.serve.options import ServeOptions
 from contrastkit.errors import UserError
@@ -35,6 +36,7 @@ class Service:
         self.failure: Exception | None = None
         self.index_lock = threading.Lock()
         self.notes: list[str] = []  # warnings met while loading, for the console
+        self.trim_memory = MemoryTrimmer()
 
     # -- loading -------------------------------------------------------------------------------
     def load(self) -> None:
@@ -93,7 +95,10 @@ class Service:
         threading.Thread(target=load_then_report, name="load-model", daemon=True).start()
 
     def _encode(self, inputs) -> np.ndarray:
-        return self.embedder.encode(inputs)
+        try:
+            return self.embedder.encode(inputs)
+        finally:
+            self.trim_memory()  # in the encoder's thread, whose heap holds the freed tensors
 
     # -- what the endpoints ask ----------------------------------------------------------------
     def ready(self) -> None:
