@@ -115,7 +115,8 @@ def free_port() -> int:
 
 async def level(url: str, texts: list[str], clients: int, seconds: float) -> dict:
     """`clients` workers, each sending one request after the other, for `seconds`."""
-    latencies, statuses, stop_at = [], {}, time.perf_counter() + seconds
+    latencies, refused, statuses = [], [], {}
+    stop_at = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
 
@@ -128,10 +129,10 @@ async def level(url: str, texts: list[str], clients: int, seconds: float) -> dic
                         "/v1/embeddings", json={"input": texts[i % len(texts)]}
                     )
                     status = response.status_code
-                except httpx.TransportError:
-                    status = "transport"
-                if status == 200:
-                    latencies.append(time.perf_counter() - started)
+                except httpx.TransportError as exc:  # named: a timeout, a reset, ...
+                    status = type(exc).__name__
+                if status in (200, 429):
+                    (latencies if status == 200 else refused).append(time.perf_counter() - started)
                 statuses[status] = statuses.get(status, 0) + 1
                 i += clients
 
@@ -139,14 +140,16 @@ async def level(url: str, texts: list[str], clients: int, seconds: float) -> dic
         await asyncio.gather(*(worker(c) for c in range(clients)))
         elapsed = time.perf_counter() - start
     latencies.sort()
+    refused.sort()
 
-    def pick(q: float) -> float | None:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
+    def pick(q: float, values: list[float] = latencies) -> float | None:
+        return values[min(len(values) - 1, int(q * len(values)))] if values else None
 
     return {
         "clients": clients, "seconds": elapsed, "ok": len(latencies),
         "throughput": len(latencies) / elapsed, "p50_s": pick(0.5), "p99_s": pick(0.99),
         "errors": {str(k): v for k, v in statuses.items() if k != 200},
+        "p50_429_s": pick(0.5, refused), "p99_429_s": pick(0.99, refused),
     }  # fmt: skip
 
 
@@ -186,6 +189,31 @@ def soak(server: Server, texts: list[str], clients: int, seconds: float) -> dict
     return record
 
 
+META = (
+    "date",
+    "cpu",
+    "cores",
+    "threads",
+    "command",
+    "load_at_start",
+    "load_at_end",
+)
+
+
+def rerender(args: argparse.Namespace) -> None:
+    lines = (args.out / "serve.jsonl").read_text().splitlines()
+    records = [r for r in map(json.loads, lines) if r["date"] == args.report]
+    if not records:
+        raise SystemExit(f"no run started at {args.report} in {args.out / 'serve.jsonl'}")
+    meta = {k: records[0][k] for k in META}
+    options = re.search(r"--seconds (\S+)", meta["command"])
+    args.seconds = float(options.group(1)) if options else 30.0
+    queue = re.search(r"--small-queue (\S+)", meta["command"])
+    args.small_queue = int(queue.group(1)) if queue else args.small_queue
+    records = [{k: v for k, v in r.items() if k not in META} for r in records]
+    (args.out / "serve.md").write_text(render(meta, records, args))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30, help="Per level.")
@@ -194,7 +222,12 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--small-queue", type=int, default=64, help="--max-queue of the 429 run.")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report", metavar="DATE", help="Only render serve.md again from the "
+                        "records of the run started at DATE in serve.jsonl.")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.report:
+        rerender(args)
+        return
     levels = [int(v) for v in args.levels.split(",")]
     texts = sentences()
     meta = {
@@ -227,7 +260,7 @@ def main(argv=None) -> None:
         records += measure(server, "serve-small-queue", texts, [max(levels)], args.seconds / 2)
     finally:
         server.stop()
-    meta["client_cpu_s"] = time.process_time() - started_cpu
+    meta["bench_cpu_s"] = time.process_time() - started_cpu
     meta["load_at_end"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "serve.jsonl", "a") as f:

@@ -49,9 +49,9 @@ def render(meta: dict, records: list[dict], args) -> str:
             [f"{b['throughput']:.1f}", _ms(b["p50_s"]), _ms(b["p99_s"]), _errors(b)]
             if b else ["–"] * 4
         )  # fmt: skip
-        cpu = (
-            f"{s['server_cpu_s']:.0f}, {b['server_cpu_s']:.0f}" if b else f"{s['server_cpu_s']:.0f}"
-        )
+        cpu = f"{s['server_cpu_s']:.0f}, {s['client_cpu_s']:.0f}"
+        if b:
+            cpu += f"; {b['server_cpu_s']:.0f}, {b['client_cpu_s']:.0f}"
         lines.append(
             f"| {c} | {s['throughput']:.1f} | {_ms(s['p50_s'])} | {_ms(s['p99_s'])} | {_errors(s)} | "
             + " | ".join(base)
@@ -65,7 +65,8 @@ def render(meta: dict, records: list[dict], args) -> str:
             "",
             f"Above the queue: {r['clients']} clients against `--max-queue {args.small_queue}` "
             f"for {r['seconds']:.0f} s: {r['ok']} answered 200 ({r['throughput']:.1f} req/s, p99 "
-            f"{_ms(r['p99_s'])}), {r['errors'].get('429', 0)} answered 429, other errors: "
+            f"{_ms(r['p99_s'])}), {r['errors'].get('429', 0)} answered 429 (p50 "
+            f"{_ms(r.get('p50_429_s'))}, p99 {_ms(r.get('p99_429_s'))}), other errors: "
             f"{sum(others.values())}.",
         ]
     soaks = [r for r in records if r["part"] == "soak"]
