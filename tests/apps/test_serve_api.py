@@ -287,3 +287,35 @@ def test_health_and_docs(served):
     } <= set(paths)
     models = served.client.get("/v1/models").json()
     assert models["data"][0]["id"] == "model"
+
+
+def test_the_duplicate_threshold_given_or_calibrated_at_start(tmp_path, monkeypatch):
+    from search_helpers import toy_embedder
+
+    from contrastkit.apps.dedup import calibrate
+
+    rng = np.random.default_rng(0)
+    table = {f"t{i}": rng.normal(size=8) for i in range(12)}
+    table.update({f"t{i}'": table[f"t{i}"] + 0.3 * rng.normal(size=8) for i in range(6)})
+    table["warm-up"] = rng.normal(size=8)  # the service runs its model once before it is ready
+    toy = toy_embedder(table)
+    monkeypatch.setattr("contrastkit.apps.embedder.load_embedder", lambda *a, **k: toy)
+    SearchIndex.build([f"t{i}" for i in range(12)], embedder=toy).save(tmp_path / "index")
+    pairs = [(f"t{i}", f"t{i}'") for i in range(6)] + [(f"t{i}", f"t{i + 6}") for i in range(6)]
+    labels = [1] * 6 + [0] * 6
+    expected = calibrate(toy, pairs, labels).threshold
+    for options, threshold, source in [
+        (ServeOptions(index=tmp_path / "index", calibration=(pairs, labels)), expected, "calibrated on 12"),
+        (ServeOptions(index=tmp_path / "index", threshold=0.5), 0.5, "given"),
+    ]:  # fmt: skip
+        with (
+            ThreadServer(create_app(options)) as server,
+            httpx.Client(base_url=server.url) as client,
+        ):
+            wait_until(lambda c=client: c.get("/health").status_code == 200)
+            body = client.post("/duplicates", json={"input": ["t0'"]}).json()
+        assert body["threshold"] == pytest.approx(threshold) and body[
+            "threshold_source"
+        ].startswith(source)
+        hits = toy.encode(["t0'"]) @ toy.encode([f"t{i}" for i in range(12)]).T
+        assert body["data"][0]["duplicate"] == bool((hits >= threshold).any())
