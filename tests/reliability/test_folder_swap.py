@@ -1,0 +1,56 @@
+"""A folder replaced with `atomic_folder` is, at every moment, the old one or the new one:
+on Linux the two are exchanged in one step (renameat2), so a reader (or a process killed in
+between) never finds the folder missing."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from contrastkit.io.atomic import atomic_folder, exchange_paths
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
+
+
+@linux
+def test_exchange_paths_swaps_two_folders(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "f").write_text("a")
+    (b / "f").write_text("b")
+    assert exchange_paths(a, b)
+    assert (a / "f").read_text() == "b" and (b / "f").read_text() == "a"
+    with pytest.raises(FileNotFoundError):
+        exchange_paths(a, tmp_path / "missing")
+
+
+@linux
+def test_a_replaced_folder_is_never_missing(tmp_path, monkeypatch):
+    """After every rename the replacement makes, the folder is there (a process killed
+    between two renames would otherwise leave no folder at all)."""
+    import contrastkit.io.atomic as atomic
+
+    target = tmp_path / "index"
+    with atomic_folder(target) as tmp:
+        (tmp / "version").write_text("0")
+    present: list[bool] = []
+    real_replace, real_exchange = atomic.os.replace, atomic.exchange_paths
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        present.append(target.exists())
+
+    def exchange(a, b):
+        swapped = real_exchange(a, b)
+        present.append(target.exists())
+        return swapped
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    monkeypatch.setattr(atomic, "exchange_paths", exchange)
+    for version in range(1, 4):
+        with atomic_folder(target) as tmp:
+            (tmp / "version").write_text(str(version))
+        assert (target / "version").read_text() == str(version)
+    assert present and all(present)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # nothing left behind
