@@ -232,7 +232,7 @@ def main(argv=None) -> None:
     texts = sentences()
     meta = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
-        "cores": os.cpu_count(), "threads": args.threads, "command": " ".join(sys.argv),
+        "cores": os.cpu_count(), "threads": args.threads, "command": " ".join(["python -m benchmarks.serve_load", *sys.argv[1:]]),
         "load_at_start": os.getloadavg(),
     }  # fmt: skip
     started_cpu = time.process_time()
