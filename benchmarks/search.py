@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hnsw-rows", type=int, default=100_000)
     parser.add_argument("--dedup-rows", type=int, default=1_000_000)
     parser.add_argument("--mining-sizes", default="10000,30000,100000,200000,500000,1000000")
-    parser.add_argument("--model", action="append", help="frozen, or a model folder, optionally named: 'NAME=FOLDER' (repeat)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="frozen, or a model folder, optionally named: 'NAME=FOLDER' (repeat)",
+    )
     parser.add_argument("--report", action="store_true", help="only render the Markdown")
     args = parser.parse_args(argv)
     args.sizes = [int(v) for v in args.sizes.split(",")]
