@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-quality bench-quality-full bench-ssl lint clean
+.PHONY: setup demo test bench bench-quality bench-quality-full bench-ssl bench-search lint clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,13 @@ bench-quality-full: setup
 
 bench-ssl: setup
 	$(BIN)/python benchmarks/self_supervised.py --minutes 10 --text-minutes 3 --out BENCHMARKS.md
+
+# Search and duplicates (about an hour on 2 cores): exact and approximate search, HNSW, dedup of
+# 1e6 rows, sentence-transformers mining, Banking77 and MRPC with the shipped model. Refined
+# models are scored by naming them: python -m benchmarks.search --only banking77,mrpc
+# --model frozen --model 'Banking77 adapter=run/model' (see benchmarks/results/search.md).
+bench-search: setup
+	OMP_NUM_THREADS=2 $(BIN)/python -m benchmarks.search --only speed,approx,hnsw,dedup,mining,banking77,mrpc --mining-sizes 10000,100000,1000000
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

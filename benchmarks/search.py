@@ -2,7 +2,7 @@
 a Markdown section to benchmarks/results/search.md.
 
     OMP_NUM_THREADS=2 python -m benchmarks.search --only speed,approx,hnsw,dedup,mining
-    python -m benchmarks.search --only banking77,mrpc --model frozen --model run_b77/model
+    python -m benchmarks.search --only banking77,mrpc --model frozen --model 'Banking77 adapter=run/model'
     python -m benchmarks.search --report        # only re-render the Markdown
 
 Each part appends its records (with the machine, the threads and the date); the report shows
@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hnsw-rows", type=int, default=100_000)
     parser.add_argument("--dedup-rows", type=int, default=1_000_000)
     parser.add_argument("--mining-sizes", default="10000,30000,100000,200000,500000,1000000")
-    parser.add_argument("--model", action="append", help="frozen, or a model folder (repeat)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="frozen, or a model folder, optionally named: 'NAME=FOLDER' (repeat)",
+    )
     parser.add_argument("--report", action="store_true", help="only render the Markdown")
     args = parser.parse_args(argv)
     args.sizes = [int(v) for v in args.sizes.split(",")]

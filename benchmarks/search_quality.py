@@ -6,7 +6,9 @@
   precision, recall, F1 and accuracy on its test pairs at that threshold.
 
 A model is "frozen" (the shipped all-MiniLM-L6-v2) or the path of a model folder (a refined
-model written by `contrastkit refine`, or a sentence-transformers folder).
+model written by `contrastkit refine`, or a sentence-transformers folder), optionally named
+for the tables: "Banking77 adapter=/tmp/b77_adapter/model". A refined model's record also
+holds the `contrastkit refine` command that made it, rebuilt from its run's config.yaml.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from contrastkit.apps.dedup import calibrate, score_pairs
 from contrastkit.apps.embedder import load_embedder
@@ -24,11 +27,43 @@ from contrastkit.apps.search.quality import search_quality
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
+FROZEN = "frozen all-MiniLM-L6-v2"
+
+
 def _embedder(model: str):
     return load_embedder(None if model == "frozen" else model)
 
 
-def banking77(model: str) -> dict:
+def describe(spec: str) -> tuple[str, str, dict]:
+    """(model to load, its name in the tables, what made it) of "NAME=PATH", "PATH" or
+    "frozen"."""
+    name, _, path = spec.rpartition("=")
+    if path == "frozen":
+        return path, name or FROZEN, {}
+    made_by = refine_command(Path(path))
+    return path, name or path, {"model_path": path, **({"made_by": made_by} if made_by else {})}
+
+
+def refine_command(model: Path) -> str | None:
+    """`contrastkit refine ...` as the run folder holding `model` records it (its train and
+    test files and the options given), or None when there is no config.yaml beside it."""
+    config = model.parent / "config.yaml"
+    if not config.exists():
+        return None
+    saved = yaml.safe_load(config.read_text())
+    data = saved.get("data", {})
+    words = ["contrastkit refine", "--train", _short(data["train"]["path"])]
+    if data.get("test"):
+        words += ["--test", _short(data["test"]["path"])]
+    for key, value in (saved.get("options") or {}).items():
+        words += [f"--{key.replace('_', '-')}", str(value)]
+    for key, value in (data.get("columns") or {}).items():
+        words += [f"--{key.replace('_', '-')}", str(value)]
+    return " ".join([*words, "--out", str(model.parent)])
+
+
+def banking77(spec: str) -> dict:
+    model, name, made_by = describe(spec)
     train = pd.read_csv(DATA / "banking77" / "train.csv")
     test = pd.read_csv(DATA / "banking77" / "test.csv")
     embedder = _embedder(model)
@@ -43,10 +78,11 @@ def banking77(model: str) -> dict:
         [[h.metadata["category"] for h in row] for row in hits],
         train["category"].tolist(),
     )
-    return {"bench": "banking77", "model": model, "seconds": seconds, **metrics}
+    return {"bench": "banking77", "model": name, **made_by, "seconds": seconds, **metrics}
 
 
-def mrpc(model: str) -> dict:
+def mrpc(spec: str) -> dict:
+    model, name, made_by = describe(spec)
     train = pd.read_csv(DATA / "mrpc" / "train.csv")
     test = pd.read_csv(DATA / "mrpc" / "test.csv")
     embedder = _embedder(model)
@@ -57,6 +93,12 @@ def mrpc(model: str) -> dict:
     found = calibrate(embedder, pairs(train), train["label"].tolist())
     metrics = score_pairs(embedder, pairs(test), test["label"].tolist(), found.threshold)
     return {
-        "bench": "mrpc", "model": model, "threshold": found.threshold, "train_f1": found.f1,
+        "bench": "mrpc", "model": name, **made_by, "threshold": found.threshold, "train_f1": found.f1,
         **{k: float(v) for k, v in metrics.items()},
     }  # fmt: skip
+
+
+def _short(path: str) -> str:
+    """A shared data file as the project names it (../shared/data/...)."""
+    head, found, tail = path.partition("/shared/data/")
+    return f"../shared/data/{tail}" if found else path

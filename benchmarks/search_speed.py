@@ -28,15 +28,22 @@ from contrastkit.index.tuning import recall_at_k
 DIM, QUERIES, K = 384, 1000, 10
 
 
-def timed(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
-    """(median seconds, every run's seconds) of `repeats` calls after one warm-up call."""
-    fn()
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def timed(fn: Callable[[], object], repeats: int, warm_up: bool = True) -> dict:
+    """`repeats` calls of fn (after one warm-up call unless `warm_up` is False): median wall
+    seconds, every run's seconds, median CPU seconds of this process (all its threads: on a
+    shared machine the wall time is other jobs' too), the load average after, the last result."""
+    if warm_up:
         fn()
+    runs, cpu = [], []
+    result = None
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = fn()
         runs.append(time.perf_counter() - start)
-    return statistics.median(runs), runs
+        cpu.append(time.process_time() - start_cpu)
+    return {"seconds": statistics.median(runs), "runs": runs,
+            "cpu_seconds": statistics.median(cpu), "load_average": os.getloadavg(),
+            "result": result}  # fmt: skip
 
 
 def data(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +51,9 @@ def data(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def speed(n: int, repeats: int) -> list[dict]:
-    """One record per method: exact top-10 of 1000 queries over n rows."""
+    """One record per method: exact top-10 of 1000 queries over n rows. The methods take turns
+    (one call of each per round, `repeats` rounds after a warm-up round of 10 queries), so
+    that a change in the machine's load falls on all of them alike."""
     import torch
     from sentence_transformers import util
 
@@ -53,23 +62,32 @@ def speed(n: int, repeats: int) -> list[dict]:
     index = SearchIndex.from_embeddings(X, vectors, kind="flat")
     flat = faiss.IndexFlatIP(DIM)
     flat.add(X)
-    corpus, queries = torch.from_numpy(X), torch.from_numpy(Q)
+    corpus = torch.from_numpy(X)
 
-    def st() -> object:
-        return util.semantic_search(queries, corpus, top_k=K, score_function=util.dot_score)
+    def st(q: np.ndarray) -> object:
+        return util.semantic_search(
+            torch.from_numpy(q), corpus, top_k=K, score_function=util.dot_score
+        )
 
     methods = {
-        "contrastkit SearchIndex (flat)": lambda: index.search_embeddings(Q, K),
-        "faiss IndexFlatIP": lambda: flat.search(Q, K),
+        "contrastkit SearchIndex (flat)": lambda q: index.search_embeddings(q, K),
+        "faiss IndexFlatIP": lambda q: flat.search(q, K),
         "sentence-transformers semantic_search": st,
     }
-    records = []
-    for name, fn in methods.items():
-        median, runs = timed(fn, repeats)
-        records.append(
-            {"bench": "speed", "rows": n, "method": name, "seconds": median, "runs": runs}
-        )
-    return records
+    for fn in methods.values():
+        fn(Q[:10])
+    runs: dict[str, list[dict]] = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            runs[name].append(timed(lambda fn=fn: fn(Q), 1, warm_up=False))
+    return [
+        {"bench": "speed", "rows": n, "method": name, "interleaved": True,
+         "seconds": statistics.median(r["seconds"] for r in got),
+         "runs": [r["seconds"] for r in got],
+         "cpu_seconds": statistics.median(r["cpu_seconds"] for r in got),
+         "load_average": [r["load_average"][0] for r in got]}
+        for name, got in runs.items()
+    ]  # fmt: skip
 
 
 def saved_bytes(index: faiss.Index) -> int:
@@ -81,21 +99,24 @@ def saved_bytes(index: faiss.Index) -> int:
 
 
 def approx(n: int, repeats: int, kinds: tuple[str, ...]) -> list[dict]:
-    """Exact (flat) and each approximate kind at n rows."""
+    """Exact (flat) and each approximate kind at n rows. The exact search at 1e6 rows takes a
+    minute: it runs `repeats` times without a warm-up call, its last answer is the truth."""
     X, Q = data(n)
     vectors = load_embedder(None, vectors=True)
     records = []
     truth = None
     for kind in ("flat", *kinds):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         index = SearchIndex.from_embeddings(X, vectors, kind=kind)
-        build = time.perf_counter() - start
-        median, runs = timed(lambda index=index: index.search_embeddings(Q, K), repeats)
-        found = np.array([[h.id for h in hits] for hits in index.search_embeddings(Q, K)])
+        build, build_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        t = timed(
+            lambda index=index: index.search_embeddings(Q, K), repeats, warm_up=kind != "flat"
+        )
+        found = np.array([[h.id for h in hits] for hits in t.pop("result")])
         truth = found if truth is None else truth
         records.append({
             "bench": "approx", "rows": n, "kind": kind, "build_seconds": build,
-            "seconds": median, "runs": runs, "recall_at_10": recall_at_k(found, truth),
+            "build_cpu_seconds": build_cpu, **t, "recall_at_10": recall_at_k(found, truth),
             "nprobe": index.probe.nprobe, "tuned_recall": index.probe.recall,
             "bytes_per_row": saved_bytes(index.index) / n,
         })  # fmt: skip
@@ -110,17 +131,17 @@ def hnsw(n: int, repeats: int, M: int = 32) -> list[dict]:
     flat.add(X)
     _, truth = flat.search(Q, K)
     index = faiss.IndexHNSWFlat(DIM, M, faiss.METRIC_INNER_PRODUCT)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     index.add(X)
-    build = time.perf_counter() - start
+    build, build_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     records = []
     for ef in (16, 32, 64, 128):
         index.hnsw.efSearch = ef
-        median, runs = timed(lambda: index.search(Q, K), repeats)
-        _, found = index.search(Q, K)
+        t = timed(lambda: index.search(Q, K), repeats)
+        _, found = t.pop("result")
         records.append({
             "bench": "hnsw", "rows": n, "M": M, "ef_search": ef, "build_seconds": build,
-            "seconds": median, "runs": runs, "recall_at_10": recall_at_k(found, truth),
+            "build_cpu_seconds": build_cpu, **t, "recall_at_10": recall_at_k(found, truth),
             "bytes_per_row": saved_bytes(index) / n,
         })  # fmt: skip
     return records
