@@ -112,8 +112,8 @@ def dedup(n: int, subset_rows: int = 100_000) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         np.save(folder / "x.npy", X)
-        args = ["dedup", "--input", str(folder / "x.npy"), "--out", str(folder / "groups.parquet"),
-                "--pairs", str(folder / "pairs.parquet"), "--threshold", str(THRESHOLD), "--quiet"]  # fmt: skip
+        args = ["dedup", "--input", str(folder / "x.npy"), "--out", str(folder / "pairs.parquet"),
+                "--groups", str(folder / "groups.parquet"), "--threshold", str(THRESHOLD), "--quiet"]  # fmt: skip
         seconds, peak, code, errors = run_measured(CLI_CODE, args, timeout=6 * LIMIT_S)
         if code != 0:
             return {

@@ -169,7 +169,7 @@ def test_dedup_writes_groups_and_pairs_as_the_api_finds_them(files):
     Z = np.concatenate([X, unit(X[:40] + 0.01 * rng.normal(size=(40, 16)))])
     np.save(files["tmp"] / "z.npy", Z)
     groups, pairs = files["tmp"] / "groups.csv", files["tmp"] / "pairs.jsonl"
-    done = run_cli("dedup", "--input", files["tmp"] / "z.npy", "--out", groups, "--pairs", pairs,
+    done = run_cli("dedup", "--input", files["tmp"] / "z.npy", "--out", pairs, "--groups", groups,
                    "--threshold", "0.97", "--quiet")  # fmt: skip
     assert done.exit_code == 0, done.stderr
     want = duplicates_of_embeddings(Z, 0.97)
@@ -187,7 +187,7 @@ def test_dedup_writes_groups_and_pairs_as_the_api_finds_them(files):
 def test_dedup_refusals_are_one_line(files):
     src, out = files["queries"], files["tmp"] / "g.csv"
     refused(run_cli("dedup", "--input", src, "--out", src), "is one of the inputs")
-    refused(run_cli("dedup", "--input", src, "--out", out, "--pairs", out), "name the same file")
+    refused(run_cli("dedup", "--input", src, "--out", out, "--groups", out), "name the same file")
     refused(
         run_cli("dedup", "--input", src, "--out", files["tmp"] / "g.txt"), "use a name ending in"
     )
@@ -196,7 +196,7 @@ def test_dedup_refusals_are_one_line(files):
         files["tmp"] / "cal.csv", index=False
     )
     refused(
-        run_cli("dedup", "--input", src, "--out", out, "--calibrate", files["tmp"] / "cal.csv"),
+        run_cli("dedup", "--input", src, "--out", out, "--pairs", files["tmp"] / "cal.csv"),
         "must be 1 \\(duplicates\\) or 0",
     )
     done = run_cli("dedup", "--input", src, "--out", out, "--threshold", "0.99")

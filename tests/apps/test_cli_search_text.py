@@ -31,10 +31,11 @@ def test_index_search_and_dedup_texts(tmp_path):
     assert done.exit_code == 0, done.stderr
     hits = pd.read_json(out, lines=True)
     assert set(hits["id"]) == {"t3", "t4"} and hits["query"].tolist()[2] == "card missing"
-    groups = tmp_path / "groups.csv"
-    done = run_cli("dedup", "--input", tmp_path / "t.csv", "--out", groups, "--calibrate",
-                   tmp_path / "cal.csv", "--quiet")  # fmt: skip
+    done = run_cli("dedup", "--input", tmp_path / "t.csv", "--out", tmp_path / "pairs.csv",
+                   "--pairs", tmp_path / "cal.csv", "--quiet")  # fmt: skip
     assert done.exit_code == 0, done.stderr
+    assert pd.read_csv(tmp_path / "pairs.csv")[["a", "b"]].values.tolist()[0] == [0, 1]
+    groups = tmp_path / "pairs.groups.csv"  # the default beside --out
     assert "calibrated on 3 labelled pairs" in done.stdout
     table = pd.read_csv(groups)
     assert list(table.columns) == ["row", "id", "group", "group_size", "keep", "text"]

@@ -45,13 +45,13 @@ def read_labelled_pairs(
 @user_errors
 def dedup_command(
     input_path: str = typer.Option(..., "--input", help="Rows to deduplicate: CSV/TSV/JSONL/Parquet (a text or vector column) or NPY vectors."),
-    out_path: Path = typer.Option(..., "--out", help="Groups file (.csv/.tsv/.jsonl/.parquet): row, id, group, group_size, keep, text."),
-    pairs_path: Path | None = typer.Option(None, "--pairs", help="Also write the duplicate pairs here: a, b, score (and ids and texts)."),
+    out_path: Path = typer.Option(..., "--out", help="The duplicate pairs (.csv/.tsv/.jsonl/.parquet): a, b, score (row numbers, a < b), with ids and texts."),
+    groups_path: Path | None = typer.Option(None, "--groups", help="The rows with their group id: row, id, group, group_size, keep, text (default: beside --out, NAME.groups.csv for NAME.csv)."),
     model: str | None = MODEL,
     threshold: float | None = typer.Option(None, "--threshold", min=-1.0, max=1.0, help="Cosine at or above which two rows are duplicates (default 0.9, chosen for the shipped all-MiniLM-L6-v2)."),
-    calibrate: str | None = typer.Option(None, "--calibrate", help="Labelled pairs (sentence1,sentence2,label; 1 = duplicates) to choose the F1-best threshold on."),
-    pair_columns: str | None = typer.Option(None, help="The two text columns 'a,b' of --calibrate (default sentence1,sentence2)."),
-    label_column: str | None = typer.Option(None, help="The label column of --calibrate (default: label)."),
+    pairs: str | None = typer.Option(None, "--pairs", "--calibrate", help="Labelled pairs (sentence1,sentence2,label; 1 = duplicates) to choose the F1-best threshold on."),
+    pair_columns: str | None = typer.Option(None, help="The two text columns 'a,b' of --pairs (default sentence1,sentence2)."),
+    label_column: str | None = typer.Option(None, help="The label column of --pairs (default: label)."),
     text_column: str | None = TEXT_COLUMN,
     vector_column: str | None = VECTOR_COLUMN,
     id_column: str | None = ID_COLUMN,
@@ -60,7 +60,8 @@ def dedup_command(
     overwrite: bool = OVERWRITE,
     quiet: bool = QUIET,
 ) -> None:  # fmt: skip
-    """Find the duplicate rows of --input: pairs above a threshold and their groups."""
+    """Find the duplicate rows of --input: the pairs at or above a threshold (--out) and the
+    groups they form (--groups)."""
     from contrastkit.apps.dedup import duplicates_of_embeddings
     from contrastkit.apps.dedup.finder import choose_threshold
     from contrastkit.apps.embedder import load_embedder
@@ -68,43 +69,43 @@ def dedup_command(
     from contrastkit.index.kinds import check_kind
 
     check_kind(kind)
-    sources = [Path(p) for p in (input_path, model, calibrate) if p is not None]
+    sources = [Path(p) for p in (input_path, model, pairs) if p is not None]
     check_table_output(out_path, sources, overwrite)
-    if pairs_path is not None:
-        if pairs_path.resolve() == out_path.resolve():
-            raise UserError("--pairs and --out name the same file; give two different files")
-        check_table_output(pairs_path, sources, overwrite)
+    if groups_path is None:
+        groups_path = out_path.with_name(f"{out_path.stem}.groups{out_path.suffix}")
+    if groups_path.resolve() == out_path.resolve():
+        raise UserError("--groups and --out name the same file; give two different files")
+    check_table_output(groups_path, sources, overwrite)
     rows = read_rows(
         input_path, text_column=text_column, vector_column=vector_column, id_column=id_column,
         metadata_columns=[],
     )  # fmt: skip
     calibration = None
-    if calibrate is not None:
-        calibration = read_labelled_pairs(calibrate, pair_columns, label_column)
+    if pairs is not None:
+        calibration = read_labelled_pairs(pairs, pair_columns, label_column)
     embedder = load_embedder(model, vectors=model is None and rows.kind == "vectors")
     value, source = choose_threshold(embedder, threshold, calibration)
     Z = embedder.encode(rows.inputs, progress=not quiet)
     found = duplicates_of_embeddings(
         Z, value, source, ids=rows.ids, kind=kind, max_pairs=max_pairs, progress=not quiet
     )
-    _write(found, rows, out_path, pairs_path)
+    _write(found, rows, out_path, groups_path)
 
 
-def _write(found, rows, out_path: Path, pairs_path: Path | None) -> None:
+def _write(found, rows, pairs_path: Path, groups_path: Path) -> None:
     from contrastkit.apps.tables import write_table
 
-    table = found.table()
     texts = rows.texts
+    pairs = found.pairs
+    if texts is not None:
+        pairs = pairs.assign(
+            text_a=[texts[i] for i in pairs["a"]], text_b=[texts[i] for i in pairs["b"]]
+        )
+    write_table(pairs_path, pairs)
+    table = found.table()
     if texts is not None:
         table["text"] = texts
-    write_table(out_path, table)
-    if pairs_path is not None:
-        pairs = found.pairs
-        if texts is not None:
-            pairs = pairs.assign(
-                text_a=[texts[i] for i in pairs["a"]], text_b=[texts[i] for i in pairs["b"]]
-            )
-        write_table(pairs_path, pairs)
+    write_table(groups_path, table)
     s = found.summary()
     out.print(f"threshold {s['threshold']:.4f} ({s['threshold_source']})")
     out.print(
@@ -112,5 +113,4 @@ def _write(found, rows, out_path: Path, pairs_path: Path | None) -> None:
         f"of duplicates holding {s['rows_in_those_groups']} rows; keeping the first of each "
         f"group leaves {s['rows_kept']} rows"
     )
-    written = f"{out_path}" + (f" and {pairs_path}" if pairs_path is not None else "")
-    out.print(f"wrote {written}")
+    out.print(f"wrote the pairs to {pairs_path} and the groups to {groups_path}")

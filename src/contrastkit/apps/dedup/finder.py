@@ -119,7 +119,7 @@ def choose_threshold(
         warnings.warn(
             f"the default threshold {DEFAULT_THRESHOLD} was chosen for the shipped "
             f"all-MiniLM-L6-v2; for {embedder.description} calibrate one on labelled pairs "
-            "(--calibrate pairs.csv) or give --threshold",
+            "(--pairs labelled.csv) or give --threshold",
             stacklevel=3,
         )
     return DEFAULT_THRESHOLD, "default"
