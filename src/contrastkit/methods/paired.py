@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from contrastkit import losses
+from contrastkit.config.defaults import PAIRS_FINETUNE_MODE
 from contrastkit.methods.base import Batch, BuildContext, MethodSpec
 from contrastkit.methods.two_view import with_gather
 
@@ -79,5 +80,6 @@ PAIRED_SPECS: dict[str, MethodSpec] = {
         "(labelled pairs: 1 = duplicate, 0 = not, or graded similarity scores)",
         loss=losses.cosent,
         kinds=("pairs",),
+        default_modes={"pairs": PAIRS_FINETUNE_MODE},
     ),
 }

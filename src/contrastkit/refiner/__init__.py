@@ -135,7 +135,7 @@ class Refiner:
     def _plan_for(self, inputs: FitInputs) -> Plan:
         n_train = len(inputs.train_rows)
         return plan_training(
-            self.config, inputs.base_kind, inputs.mode, n_train, inputs.n_classes, inputs.spec.name
+            self.config, inputs.kind, inputs.mode, n_train, inputs.n_classes, inputs.spec.name
         )
 
     def resolved_options(self, plan: Plan | None = None) -> dict:
