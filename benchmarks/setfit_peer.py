@@ -24,6 +24,7 @@ import json
 import math
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -126,7 +127,8 @@ def run_setfit(split: str, seed: int, minutes: float) -> dict:
         elif record["steps_done"]:
             per_step = elapsed / record["steps_done"]
             record["estimated_total_s"] = per_step * record["planned_steps"]
-    record["load_at_end"] = os.getloadavg()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the SetFit child, waited for
+    record.update(cpu_s=usage.ru_utime + usage.ru_stime, load_at_end=os.getloadavg())
     return record
 
 

@@ -112,3 +112,24 @@ def test_advice_names_the_options_of_the_mode():
     plan = Plan(batch_size=512, m_per_class=8, epochs=40, lr=1e-3, head_lr=1e-3, residual_scale=0.5)
     tips = " ".join(check_module.advice("adapter", plan))
     assert "--residual-scale 0.25" in tips and "--mode finetune" in tips
+
+
+def test_the_check_scores_the_base_embeddings_of_the_held_out_rows_as_sklearn_does(files, tmp_path):
+    """Independent reference: the check's "before" side is a cosine 1-NN and a standardised
+    logistic regression (sklearn) on the L2-normalised digits, check rows against the rest."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    _, metrics = refine(files, tmp_path / "run", "--test", files["test"])
+    X = np.loadtxt(files["train"], delimiter=",", skiprows=1, usecols=range(64))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    kept, held = check_split(files["y"], seed=0)
+    nearest = np.argmax(X[held] @ X[kept].T, axis=1)
+    knn1 = np.mean(files["y"][kept][nearest] == files["y"][held])
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    probe.fit(X[kept], files["y"][kept])
+    linear = probe.score(X[held], files["y"][held])
+    before = metrics["check"]["before"]
+    assert before["knn1_accuracy"] == pytest.approx(knn1)
+    assert before["linear_accuracy"] == pytest.approx(linear)
