@@ -62,10 +62,27 @@ def test_setfit_plan_grows_with_the_square_of_the_rows():
 
 def test_setfit_section_reports_an_unfinished_run_and_the_speed_up():
     peer = {"split": "train_10", "seed": 0, "finished": False, "elapsed_s": 3600.0,
-            "steps_done": 1200, "planned_steps": 36575, "estimated_total_s": 110_000.0,
+            "steps_done": 1200, "planned_steps": 36575, "estimated_total_s": 109_725.0,
             "train_rows": 770, "load_at_start": [2.0, 2.0, 2.0], "machine": "cpu", "threads": 1,
-            "setfit_version": "1.2.0"}  # fmt: skip
-    ours = [_record("train_10", "adapter", 0, 0.86, 0.865, 0.55, end_to_end_s=60.0)]
+            "setfit_version": "1.2.0", "cpu_s": 1800.0}  # fmt: skip
+    ours = [_record("train_10", "adapter", 0, 0.86, 0.865, 0.55, end_to_end_s=60.0,
+                    cpu_s=50.0, load_at_start=[1.0, 1.0, 1.0])]  # fmt: skip
     text = setfit_peer.section([peer], ours, "cmd")
-    assert "did not finish" in text and "step 1,200 of 36,575" in text
-    assert "60x or more" in text and "86.50 (kNN-1 86.00)" in text
+    assert "not reached (stopped at step 1,200 of 36,575)" in text
+    assert "~1829x (at least 60x measured)" in text  # 109725 / 60 and 3600 / 60
+    assert "86.50 (kNN-1 86.00)" in text and "accuracy not compared" in text
+    # 3 s a step: 1 row a class fits in an hour, 2 (1463 steps, 73 minutes) do not
+    assert "up to 1 rows a class (77 rows; 2 rows a class plan 1,463 steps)" in text
+
+
+@pytest.mark.parametrize(
+    ("linear", "knn1", "seconds", "verdict"),
+    [(0.80, 0.79, 10.0, "**MET**"), (0.78, 0.79, 10.0, "linear below, kNN-1 at or above"),
+     (0.78, 0.77, 10.0, "**NOT MET** (accuracy)"), (0.78, 0.77, 50.0, "(accuracy, speed)"), (0.80, 0.79, 50.0, "**NOT MET** (speed)")],
+)  # fmt: skip
+def test_setfit_verdict_of_a_finished_run(linear, knn1, seconds, verdict):
+    peer = {"split": "train_2", "seed": 0, "finished": True, "accuracy": 0.79, "wall_s": 100.0,
+            "cpu_s": 90.0, "load_at_start": [1.0] * 3}  # fmt: skip
+    ours = _record("train_2", "adapter", 0, knn1, linear, 0.5, end_to_end_s=seconds,
+                   load_at_start=[1.0] * 3)  # fmt: skip
+    assert verdict in setfit_peer._our_row(peer, ours, "2-shot", "adapter")
