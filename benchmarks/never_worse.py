@@ -1,7 +1,7 @@
 """Is refinement never worse than the frozen model? Banking77's goal table (issue 23).
 
     python -m benchmarks.never_worse run --split train_10 --mode adapter --seeds 0,1,2
-    python -m benchmarks.never_worse render --out BENCHMARKS.md
+    python -m benchmarks.never_worse render   # benchmarks/results/never_worse.md
 
 For each training split (5-shot, 10-shot, full train.csv) and each of frozen all-MiniLM-L6-v2,
 the adapter and the fine-tuned model with the library's defaults (`Refiner(mode=...)`, nothing
@@ -45,6 +45,7 @@ from benchmarks.quality_banking77 import (  # noqa: E402
 )
 
 JSONL = ROOT / "benchmarks" / "results" / "never_worse.jsonl"
+OUT = ROOT / "benchmarks" / "results" / "never_worse.md"  # the lead copies it into BENCHMARKS.md
 # 2-shot: the first two rows of each class of train_5.csv, the largest few-shot size whose
 # SetFit default plan can end within an hour on this machine (see setfit_peer.py)
 SIZES = ("train_2", *SPLITS)
@@ -175,12 +176,13 @@ def section(records: list[dict]) -> str:
         "measured on valid.csv and held-out parts of train.csv only, is in that module's "
         "docstring. The finetune plan is unchanged.",
         "",
-        f"Machine: {'; '.join(machines)}; two runs at a time beside other jobs. Raw results: "
-        "`benchmarks/results/never_worse.jsonl`.",
+        f"Machine: {'; '.join(machines)}; one run at a time, beside other people's jobs on "
+        "the same 2 cores. 2-shot: the first two rows of each class of train_5.csv (the "
+        "largest few-shot size whose SetFit default plan ends within an hour here). Raw "
+        "results: `benchmarks/results/never_worse.jsonl`.",
         "",
         "Commands: `OMP_NUM_THREADS=1 python -m benchmarks.never_worse run --split SPLIT --mode "
-        "MODE --seeds SEEDS` for each row, then `python -m benchmarks.never_worse render --out "
-        "BENCHMARKS.md`.",
+        "MODE --seeds SEEDS` for each row, then `python -m benchmarks.never_worse render`.",
     ])  # fmt: skip
 
 
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--jsonl", type=Path, default=JSONL)
     parser.add_argument("--reuse", action="store_true", help="skip runs already in --jsonl")
-    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--quick", action="store_true", help="8 classes, 2 epochs: a smoke test")
     args = parser.parse_args(argv)
     if args.action == "render":

@@ -1,7 +1,7 @@
 """SetFit beside contrastkit on Banking77: same base model, same seed, same machine.
 
     python -m benchmarks.setfit_peer run --split train_5 --minutes 60   # one SetFit run, time-boxed
-    python -m benchmarks.setfit_peer render --out BENCHMARKS.md
+    python -m benchmarks.setfit_peer render   # benchmarks/results/never_worse.md
 
 SetFit (`pip install setfit`, a benchmark-only dependency) trains all-MiniLM-L6-v2 (the folder
 contrastkit ships) with its default `TrainingArguments` (contrastive pairs by oversampling,
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.machine import cpu_model  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
-from benchmarks.never_worse import LABELS, SIZES, load  # noqa: E402
+from benchmarks.never_worse import LABELS, OUT, SIZES, load  # noqa: E402
 from benchmarks.quality_banking77 import DATA, append_record, read_records  # noqa: E402
 
 JSONL = ROOT / "benchmarks" / "results" / "setfit_peer.jsonl"
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jsonl", type=Path, default=JSONL)
     parser.add_argument("--ours", type=Path,
                         default=ROOT / "benchmarks" / "results" / "never_worse.jsonl")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     if args.action == "run":
         if not (DATA / "test.csv").is_file():
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         append_record(args.jsonl, record)
         return 0
     records = read_records(args.jsonl)
-    command = "python -m benchmarks.setfit_peer run --split SPLIT --minutes 60; ... render"
+    command = "OMP_NUM_THREADS=1 python -m benchmarks.setfit_peer run --split SPLIT --minutes M"
     write_section(args.out, section(records, read_records(args.ours), command), *MARKERS)
     print(f"written to {args.out}")
     return 0

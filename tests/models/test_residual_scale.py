@@ -87,3 +87,14 @@ def test_scale_zero_gives_the_base_embeddings_back():
     y = np.repeat(np.arange(2), 20)
     refiner = Refiner(seed=0, epochs=2, quiet=True, residual_scale=0.0).fit(X, y)
     np.testing.assert_allclose(refiner.transform(X), refiner.base_transform(X), atol=1e-6)
+
+
+def test_the_adapter_trains_at_scale_one_whatever_scale_it_is_used_at():
+    """Scale 0 while training would leave the residual at its zero start (no gradient)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 5)).astype(np.float32)
+    y = np.repeat(np.arange(2), 20)
+    refiner = Refiner(seed=0, epochs=2, quiet=True, residual_scale=0.0).fit(X, y)
+    refiner.backbone_.encoder.scale = 1.0
+    moved = np.abs(refiner.transform(X) - refiner.base_transform(X)).max()
+    assert moved > 1e-3
