@@ -133,3 +133,15 @@ def test_the_check_scores_the_base_embeddings_of_the_held_out_rows_as_sklearn_do
     before = metrics["check"]["before"]
     assert before["knn1_accuracy"] == pytest.approx(knn1)
     assert before["linear_accuracy"] == pytest.approx(linear)
+
+
+def test_classes_too_small_to_hold_rows_out_are_said_so(files, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(files["train"])
+    two_a_class = frame.groupby("label").head(2)
+    two_a_class.to_csv(tmp_path / "small.csv", index=False)
+    small = {**files, "train": tmp_path / "small.csv"}
+    result, metrics = refine(small, tmp_path / "run", "--test", files["test"])
+    assert metrics["check"] is None and metrics["config"]["rows"]["train"] == 20
+    assert "no class has 3 or more rows" in " ".join(result.output.split())

@@ -24,7 +24,7 @@ from contrastkit.evaluation.verdict import never_worse
 from contrastkit.io.run_folder import RunFolder, check_run_dir, open_run_dir
 from contrastkit.refiner import Refiner
 from contrastkit.run import outputs
-from contrastkit.run.check import check_split, explain, run_check
+from contrastkit.run.check import MIN_CLASS_ROWS, check_split, explain, run_check
 from contrastkit.run.resume import check_resume, options_for_resume, run_config
 from contrastkit.training.distributed import leave_distributed
 
@@ -148,11 +148,22 @@ def read_run_data(
     if data.y is not None and data.y_eval is not None and kind != "pairs":
         encode_labels(data.y, data.y_eval)  # train and test labels must be comparable
         if check and test_ds is not None:
-            _, held = check_split(encode_labels(data.y).train, seed)
-            data.check_rows = held if len(held) else None
+            _check_rows(data, seed)
     data.train_source = str(train)
     data.test_source = None if test is None else str(test)
     return data
+
+
+def _check_rows(data: RunData, seed: int) -> None:
+    """Hold the check rows (`check_split`) out of training, or say why there are none."""
+    _, held = check_split(encode_labels(data.y).train, seed)
+    if len(held):
+        data.check_rows = held
+        return
+    data.notes.append(
+        f"no class has {MIN_CLASS_ROWS} or more rows, so none were held out to check the "
+        "refinement against the base embeddings: compare before and after on the test data"
+    )
 
 
 def _hold_out(train_ds, seed: int) -> RunData:
