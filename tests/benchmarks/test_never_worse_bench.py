@@ -86,3 +86,10 @@ def test_setfit_verdict_of_a_finished_run(linear, knn1, seconds, verdict):
     ours = _record("train_2", "adapter", 0, knn1, linear, 0.5, end_to_end_s=seconds,
                    load_at_start=[1.0] * 3)  # fmt: skip
     assert verdict in setfit_peer._our_row(peer, ours, "2-shot", "adapter")
+
+
+def test_a_stopped_setfit_runs_pace_leaves_its_setup_out():
+    record = {"steps_done": 11, "planned_steps": 1000}
+    pace = setfit_peer._estimate(record, first_step_s=100.0, elapsed_s=120.0)
+    assert pace["per_step_s"] == pytest.approx(2.0)  # 10 steps after the first in 20 s
+    assert pace["estimated_total_s"] == pytest.approx(100.0 + 2.0 * 1000)
