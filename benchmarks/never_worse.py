@@ -45,6 +45,7 @@ from benchmarks.quality_banking77 import (  # noqa: E402
 )
 
 JSONL = ROOT / "benchmarks" / "results" / "never_worse.jsonl"
+FINETUNE_JSONL = ROOT / "benchmarks" / "results" / "finetune_gpu.jsonl"
 OUT = ROOT / "benchmarks" / "results" / "never_worse.md"  # the lead copies it into BENCHMARKS.md
 # 2-shot: the first two rows of each class of train_5.csv, the largest few-shot size whose
 # SetFit default plan can end within an hour on this machine (see setfit_peer.py)
@@ -150,6 +151,35 @@ def table(records: list[dict]) -> list[str]:
     return lines
 
 
+def earlier_finetune(records: list[dict], path: Path = FINETUNE_JSONL) -> list[str]:
+    """Lines for the splits this benchmark has no finetune run of, from the earlier CPU runs
+    of the same finetune defaults (`benchmarks/finetune_gpu.py`; kNN-1 and linear probe only,
+    it did not record MAP@R). The adapter's plan is what changed since, not the finetune one."""
+    ran = {r["split"] for r in records if r["mode"] == "finetune"}
+    earlier = [
+        r
+        for r in read_records(path)
+        if r.get("gpu") == "none (CPU)"
+        and r["method"] == "supcon"
+        and not r["extra"]
+        and "epochs=116" not in r["plan"]
+    ]  # fmt: skip  (116 epochs: another plan tried)
+    lines = []
+    for split in SIZES:
+        runs = [{"metrics": {"knn1_accuracy": r["knn1"], "linear_accuracy": r["linear"]},
+                 "seed": r["seed"]} for r in earlier if r["split"] == split]  # fmt: skip
+        if split in ran or not runs:
+            continue
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        lines.append(
+            f"- {LABELS[split]} finetune, not rerun here (its CPU time did not fit this session): "
+            f"earlier CPU runs of the same defaults (`benchmarks/results/finetune_gpu.jsonl`, "
+            f"seeds {seeds}): kNN-1 {_cell(runs, 'knn1_accuracy')[1]} %, linear probe "
+            f"{_cell(runs, 'linear_accuracy')[1]} %; MAP@R was not recorded."
+        )
+    return lines
+
+
 def section(records: list[dict]) -> str:
     from contrastkit.config.defaults import (
         ADAPTER_PASSES_PER_CLASS_ROW,
@@ -168,6 +198,8 @@ def section(records: list[dict]) -> str:
         "rows, MAP@R of the test rows among themselves. Mean ± sample std over seeds.",
         "",
         *table(records),
+        "",
+        *earlier_finetune(records),
         "",
         f"The defaults behind the adapter rows (`contrastkit.config.defaults`): the residual is "
         f"scaled by {RESIDUAL_SCALE} after training ({RESIDUAL_SCALE_DENSE} when the classes "

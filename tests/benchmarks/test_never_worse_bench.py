@@ -93,3 +93,23 @@ def test_a_stopped_setfit_runs_pace_leaves_its_setup_out():
     pace = setfit_peer._estimate(record, first_step_s=100.0, elapsed_s=120.0)
     assert pace["per_step_s"] == pytest.approx(2.0)  # 10 steps after the first in 20 s
     assert pace["estimated_total_s"] == pytest.approx(100.0 + 2.0 * 1000)
+
+
+def test_earlier_cpu_finetune_runs_fill_only_the_splits_without_one(tmp_path):
+    import json
+
+    def earlier(split, seed, knn1, linear, plan="Plan(epochs=40)", gpu="none (CPU)"):
+        return {"split": split, "method": "supcon", "seed": seed, "extra": {}, "knn1": knn1,
+                "linear": linear, "plan": plan, "gpu": gpu}  # fmt: skip
+
+    rows = [earlier("train", 0, 0.93, 0.92), earlier("train", 1, 0.95, 0.94),
+            earlier("train", 2, 0.5, 0.5, plan="Plan(epochs=116)"),  # another plan
+            earlier("train", 3, 0.5, 0.5, gpu="NVIDIA H100"),  # not this machine
+            earlier("train_10", 0, 0.87, 0.87)]  # fmt: skip
+    path = tmp_path / "finetune.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ours = [_record("train_10", "finetune", 0, 0.88, 0.88, 0.6)]
+    lines = never_worse.earlier_finetune(ours, path)
+    assert len(lines) == 1 and lines[0].startswith("- full finetune")
+    assert "seeds 0, 1" in lines[0] and "kNN-1 94.00 ± 1.41 %" in lines[0]
+    assert "linear probe 93.00 ± 1.41 %" in lines[0]
