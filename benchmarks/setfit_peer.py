@@ -254,6 +254,8 @@ def _verdict(peer: dict, metrics: dict, low: float, estimate: float) -> str:
 
 def _notes(records: list[dict]) -> list[str]:
     notes = []
+    latest = {r["split"]: r for r in records}  # the latest run of each split, as in the table
+    records = [latest[split] for split in SIZES if split in latest]
     for r in records:
         label = LABELS[r["split"]]
         note = f"; {r['note']}" if r.get("note") else ""
