@@ -191,7 +191,7 @@ def _speedups(peer: dict, ours: dict) -> tuple[float, float, str]:
         ratio = peer["wall_s"] / seconds
         return ratio, ratio, f"{ratio:.0f}x"
     low, estimate = peer["elapsed_s"] / seconds, peer.get("estimated_total_s", 0.0) / seconds
-    return low, estimate, f"~{estimate:.0f}x (at least {low:.0f}x measured)"
+    return low, estimate, f"~{estimate:.0f}x (at least {low:.2g}x measured)"
 
 
 def _our_row(peer: dict, ours: dict, label: str, mode: str) -> str:
