@@ -194,7 +194,8 @@ def section(records: list[dict]) -> str:
         "figure at or above the frozen model's (✓), and is the better refined classifier "
         "above a linear probe on the frozen embeddings? Test set: test.csv (3080 rows); kNN-1 "
         "and the linear probe (standardised logistic regression, C=1) against the training "
-        "rows, MAP@R of the test rows among themselves. Mean ± sample std over seeds.",
+        "rows, MAP@R of the test rows among themselves (`contrastkit.evaluate`, as in "
+        "metrics.json). Mean ± sample std over seeds.",
         "",
         *table(records),
         "",
