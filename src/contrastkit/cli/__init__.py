@@ -75,12 +75,16 @@ def fail(message: str) -> NoReturn:
 
 def print_metrics(before: dict, after: dict, title: str) -> None:
     from contrastkit.evaluation import LOWER_IS_BETTER, METRIC_KEYS
+    from contrastkit.evaluation.verdict import versus_frozen_linear
 
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
     table.add_column("change", justify="right")
+    versus = versus_frozen_linear(before, after)
+    if versus:
+        table.add_column("after vs frozen linear probe", justify="right")
     extra = [k for k in after if k not in METRIC_KEYS]  # e.g. spearman for scored pairs
     for key in [*METRIC_KEYS, *extra]:
         if key not in after or key not in before:
@@ -88,8 +92,25 @@ def print_metrics(before: dict, after: dict, title: str) -> None:
         b, a = before.get(key), after[key]
         better = (a < b) if key in LOWER_IS_BETTER else (a > b)
         colour = "green" if better else ("red" if a != b else "white")
-        table.add_row(key, f"{b:.4f}", f"{a:.4f}", f"[{colour}]{a - b:+.4f}[/{colour}]")
+        cells = [key, f"{b:.4f}", f"{a:.4f}", f"[{colour}]{a - b:+.4f}[/{colour}]"]
+        if versus:
+            cells.append(f"{versus[key]:+.4f}" if key in versus else "")
+        table.add_row(*cells)
     out.print(table)
+
+
+def print_check(check: dict | None) -> None:
+    """The safety net's verdict: green when refinement helped; red (worse) or yellow (no gain)
+    with what to try."""
+    if not check:
+        return
+    if check["verdict"] == "better":
+        out.print(f"[green]check:[/green] {escape(check['message'])}", soft_wrap=True)
+        return
+    colour = "bold red" if check["verdict"] == "worse" else "bold yellow"
+    out.print(f"[{colour}]warning: {escape(check['message'])}[/{colour}]", soft_wrap=True)
+    for tip in check.get("advice", []):
+        out.print(f"  try: {escape(tip)}", soft_wrap=True)
 
 
 def print_result(result) -> None:
@@ -98,6 +119,7 @@ def print_result(result) -> None:
         return
     if result.after:
         print_metrics(result.before, result.after, f"before vs after, on {result.evaluated_on}")
+    print_check(result.check)
     for note in result.notes:
         out.print(f"note: {note}")
     out.print(f"run folder: {result.run_dir}  ({result.timing['total_s']:.1f} s)")

@@ -27,6 +27,7 @@ _FILE_FLAGS: list[tuple[str, Any, Any]] = [
     ("resume", bool, typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint.")),
     ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace an existing run in --out (the old run stays until the new one is complete).")),
     ("no_report", bool, typer.Option(False, "--no-report", help="Skip report.html.")),
+    ("no_check", bool, typer.Option(False, "--no-check", help="With --test: train on every training row, without holding 10 % out to check that refinement did not make things worse.")),
 ]
 # fmt: on
 
@@ -82,6 +83,7 @@ def refine(**values: Any) -> None:
         resume=files["resume"],
         overwrite=files["overwrite"],
         report=not files["no_report"],
+        check=not files["no_check"],
     )
     print_result(result)
 

@@ -89,6 +89,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("adapter_hidden", int, "Hidden width of the adapter (default: 4x the embedding).", group="model", ge=1, le=2**16),
     Option("dropout", float, "Dropout inside the adapter.", default=0.1, group="model", ge=0, lt=1),
     Option("input_dropout", float, "Dropout on the adapter's input features (its views).", default=0.3, group="model", ge=0, lt=1),
+    Option("residual_scale", float, "Adapter: how far the refined embedding moves from the base one, normalise(x + s * MLP(x)), s from 0 (the base embedding) to 1 (the trained adapter as it is), applied after training (default: from the data, see config/defaults.py).", group="model", ge=0, le=1),
     Option("architecture", str, "Image encoder: cnn or resnet18.", default="cnn", group="model", choices=("cnn", "resnet18")),
     Option("max_seq_length", int, "Token limit per text (at most what the model can read).", group="model", ge=8, le=2**16),
     # -- loss options (passed to the loss of the methods named) -----------------------------

@@ -37,6 +37,7 @@ def write_report(
     timing: Mapping[str, Any] | None = None,
     title: str = "contrastkit refinement report",
     seed: int = 0,
+    check: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the before/after report to ``path`` (an .html file) and return its path.
 
@@ -46,7 +47,8 @@ def write_report(
     None). With ``train_before``/``train_after``/``train_labels`` per-class accuracy is kNN-1
     against the train rows, otherwise leave-one-out kNN-1 within the test set. ``examples``
     (the test texts) adds example rows to the confused pairs. Every user string is escaped;
-    the page has no external references.
+    the page has no external references. ``check`` (the safety net's verdict of
+    ``contrastkit.run.check``) puts its banner at the top.
     """
     started = time.perf_counter()
     test_before = l2_normalise(check_embeddings(test_before, "test_before"), "test_before")
@@ -73,7 +75,7 @@ def write_report(
         )
         page = ReportPage(
             title, before, after, labels, test_before, test_after, predicted_before,
-            predicted_after, how, history, examples, config, timing, seed, started,
+            predicted_after, how, history, examples, config, timing, seed, started, check,
         )  # fmt: skip
         text = render(page)
     out = Path(path)

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import plots
 from .metrics import LOWER_IS_BETTER, METRIC_KEYS, confusion_pairs, per_class_accuracy
+from .report_check import check_section, versus_frozen_linear_cell
 
 METRIC_NAMES = {
     "knn1_accuracy": "kNN accuracy, k=1",
@@ -55,6 +56,7 @@ class ReportPage:
     timing: Mapping[str, Any] | None
     seed: int
     started: float
+    check: Mapping[str, Any] | None = None  # the safety net's verdict (contrastkit.run.check)
 
 
 def render(p: ReportPage) -> str:
@@ -64,6 +66,7 @@ def render(p: ReportPage) -> str:
     codes = np.array([code_of[name] for name in p.labels.tolist()], dtype=np.int64)
     sections = [
         _headline(p.title, p.before, p.after, p.labels, p.test_before, p.test_after, p.config),
+        check_section(p.check),
         _metrics_table(p.before, p.after),
         _curves_section(p.history),
         _maps_section(p.test_before, p.test_after, p.labels, codes, names, p.seed),
@@ -188,15 +191,19 @@ def _metrics_table(before: Mapping[str, float], after: Mapping[str, float]) -> s
             f'<div class="key">{html.escape(key)}</div></td>'
             f'<td class="num">{_fmt(key, b)}</td><td class="num">{_fmt(key, a)}</td>'
             f'<td class="num {_direction(key, delta)}">{_fmt_delta(key, delta)}</td>'
+            f'<td class="num">{versus_frozen_linear_cell(key, before, after, _fmt_delta)}</td>'
             f'<td class="muted">{arrow}</td></tr>'
         )
     return (
         '<section><h2>Metrics, before and after</h2><table class="metrics"><thead><tr>'
-        "<th>metric</th><th>before</th><th>after</th><th>change</th><th></th></tr></thead>"
+        "<th>metric</th><th>before</th><th>after</th><th>change</th>"
+        "<th>after vs frozen linear probe</th><th></th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         '<p class="note">kNN and linear probe: test rows against the train rows. Retrieval '
         "(Precision@1, R-precision, MAP@R) and clustering (NMI, AMI): the test set against "
-        "itself. Alignment and uniformity (Wang &amp; Isola 2020) on unit-length test rows.</p>"
+        "itself. Alignment and uniformity (Wang &amp; Isola 2020) on unit-length test rows. "
+        "After vs frozen linear probe: each refined accuracy minus a linear probe on the base "
+        "embeddings, the classifier one has without refinement.</p>"
         "</section>"
     )
 

@@ -139,6 +139,7 @@ class AdapterBackbone:
             "hidden": mlp[0].out_features,
             "dropout": mlp[2].p,
             "input_dropout": self.encoder.input_dropout.p,
+            "residual_scale": self.encoder.scale,
             "base_model": self.base.reference() if self.base else None,
             "max_seq_length": self.base.max_seq_length if self.base else None,
         }
@@ -156,6 +157,7 @@ class AdapterBackbone:
         backbone.encoder.load_state_dict(
             load_file(str(folder / "adapter.safetensors"), device=str(device))
         )
+        backbone.encoder.scale = float(meta.get("residual_scale", 1.0))  # older folders: 1
         backbone.encoder.eval()
         return backbone
 

@@ -105,6 +105,8 @@ class Refiner:
         )
         trainer = build_trainer(inputs.spec, cfg, plan, inputs, backbone, dist_info, checkpoint_dir)
         state = trainer.fit(resume=resume)
+        if plan.residual_scale is not None:  # the adapter trains at scale 1, then is bounded
+            backbone.encoder.scale = plan.residual_scale
         self._keep(inputs, plan, backbone, state)
         self.dist_ = dist_info
         self.fit_seconds_ = time.perf_counter() - started

@@ -54,7 +54,7 @@ def build_trainer(
         _sampler(spec, config, plan, inputs, dist_info),
         _fetch(inputs, backbone, config.quiet),
         settings,
-        validate=_validate(inputs, backbone),
+        validate=_validate(inputs, backbone, plan.residual_scale),
         checkpoint_dir=checkpoint_dir,  # every rank resumes from it; rank 0 writes it
         save_checkpoints=dist_info.is_main,
         train_module=_ddp(module, backbone.device) if dist_info.enabled else None,
@@ -121,14 +121,24 @@ def _fetch(inputs: FitInputs, backbone, quiet: bool):
     return fetch
 
 
-def _validate(inputs: FitInputs, backbone):
-    """kNN-1 accuracy of the validation rows against the training rows; None without them."""
+def _validate(inputs: FitInputs, backbone, residual_scale: float | None):
+    """kNN-1 accuracy of the validation rows against the training rows; None without them.
+    An adapter is scored at the residual scale it will have after training."""
     if inputs.val_X is None:
         return None
     X_train, y_train, X_val, y_val = inputs.X_train, inputs.y_train, inputs.val_X, inputs.val_y
 
+    def embed_both() -> tuple[np.ndarray, np.ndarray]:
+        if residual_scale is None:
+            return backbone.embed(X_train), backbone.embed(X_val)
+        backbone.encoder.scale = residual_scale
+        try:
+            return backbone.embed(X_train), backbone.embed(X_val)
+        finally:
+            backbone.encoder.scale = 1.0
+
     def validate() -> float:
-        Z_train, Z_val = backbone.embed(X_train), backbone.embed(X_val)
+        Z_train, Z_val = embed_both()
         if not (np.isfinite(Z_train).all() and np.isfinite(Z_val).all()):
             return float("nan")  # the trainer stops the run: the model diverged
         return knn_score(Z_train, y_train, Z_val, y_val)

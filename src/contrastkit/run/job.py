@@ -20,9 +20,11 @@ from contrastkit.data.labels import encode_labels
 from contrastkit.data.readers import read_train_test
 from contrastkit.data.splits import stratified_split, take
 from contrastkit.errors import UserError
+from contrastkit.evaluation.verdict import never_worse
 from contrastkit.io.run_folder import RunFolder, check_run_dir, open_run_dir
 from contrastkit.refiner import Refiner
 from contrastkit.run import outputs
+from contrastkit.run.check import MIN_CLASS_ROWS, check_split, explain, run_check
 from contrastkit.run.resume import check_resume, options_for_resume, run_config
 from contrastkit.training.distributed import leave_distributed
 
@@ -50,6 +52,7 @@ class RunResult:
     evaluated_on: str
     notes: list[str] = field(default_factory=list)
     writer: bool = True  # False on the ranks > 0 of a torchrun job: rank 0 wrote the folder
+    check: dict | None = None  # the safety net's verdict (`contrastkit.run.check`)
 
 
 @dataclass
@@ -66,6 +69,14 @@ class RunData:
     train_source: str = ""
     test_source: str | None = None
     notes: list[str] = field(default_factory=list)
+    check_rows: np.ndarray | None = None  # rows of X held out of training for the check
+
+    def fit_data(self) -> tuple[object, object]:
+        """(X, y) of the rows that train: all but the check rows."""
+        if self.check_rows is None:
+            return self.X, self.y
+        rows = np.setdiff1d(np.arange(len(self.X)), self.check_rows)
+        return take(self.X, rows), np.asarray(self.y)[rows]
 
 
 def refine_run(
@@ -78,8 +89,10 @@ def refine_run(
     resume: bool = False,
     overwrite: bool = False,
     report: bool = True,
+    check: bool = True,
 ) -> RunResult:
-    """Run the whole job and write the run folder. `options` are Refiner keywords."""
+    """Run the whole job and write the run folder. `options` are Refiner keywords; `check`
+    holds training rows out to compare before and after (`contrastkit.run.check`)."""
     started = time.perf_counter()
     timing: dict[str, float] = {}
     read = read or ReadOptions()
@@ -91,7 +104,7 @@ def refine_run(
     options = options_for_resume(run, given) if resume else given
     refiner = Refiner(**options)
     tick = time.perf_counter()
-    data = read_run_data(train, test, read, refiner, int(options.get("seed", 0)))
+    data = read_run_data(train, test, read, refiner, int(options.get("seed", 0)), check)
     timing["read_s"] = time.perf_counter() - tick
     config = run_config(refiner, data, train, test, read, options)
     if not main_rank:
@@ -114,9 +127,12 @@ def refine_run(
     return result
 
 
-def read_run_data(train, test, read: ReadOptions, refiner: Refiner, seed: int) -> RunData:
+def read_run_data(
+    train, test, read: ReadOptions, refiner: Refiner, seed: int, check: bool = True
+) -> RunData:
     """The training rows and the evaluation rows: the test data, else a stratified 10 % of
-    the labelled training rows, held out of training and of the choice of epoch."""
+    the labelled training rows, held out of training and of the choice of epoch. With test
+    data and `check`, the check rows (`check_split`) are held out of training too."""
     # no method named: the default for the data needs labels unless the data are pairs
     supervised = refiner.spec.needs_labels if refiner.spec is not None else "rows"
     train_ds, test_ds = read_train_test(train, test, require_labels=supervised, **read.columns())
@@ -131,9 +147,23 @@ def read_run_data(train, test, read: ReadOptions, refiner: Refiner, seed: int) -
         data = RunData(kind, X, y, None, None, NOTHING_TO_EVALUATE, "test")
     if data.y is not None and data.y_eval is not None and kind != "pairs":
         encode_labels(data.y, data.y_eval)  # train and test labels must be comparable
+        if check and test_ds is not None:
+            _check_rows(data, seed)
     data.train_source = str(train)
     data.test_source = None if test is None else str(test)
     return data
+
+
+def _check_rows(data: RunData, seed: int) -> None:
+    """Hold the check rows (`check_split`) out of training, or say why there are none."""
+    _, held = check_split(encode_labels(data.y).train, seed)
+    if len(held):
+        data.check_rows = held
+        return
+    data.notes.append(
+        f"no class has {MIN_CLASS_ROWS} or more rows, so none were held out to check the "
+        "refinement against the base embeddings: compare before and after on the test data"
+    )
 
 
 def _hold_out(train_ds, seed: int) -> RunData:
@@ -193,7 +223,8 @@ def overlap(X, X_test) -> float:
 
 def _fit(refiner: Refiner, data: RunData, checkpoints: Path, resume: bool, timing: dict) -> None:
     tick = time.perf_counter()
-    refiner.fit(data.X, data.y, checkpoint_dir=checkpoints, resume=resume)
+    X, y = data.fit_data()
+    refiner.fit(X, y, checkpoint_dir=checkpoints, resume=resume)
     timing["fit_s"] = time.perf_counter() - tick
     leave_distributed(refiner.dist_)  # training was the last collective work
 
@@ -209,6 +240,7 @@ def _write_outputs(folder: RunFolder, refiner: Refiner, data: RunData, config: d
         )
     timing["embed_s"] = time.perf_counter() - tick
     before, after, labels, evaluated_on = _evaluate(refiner, data, Z, timing)
+    check = _safety_check(refiner, data, Z, before, after)
     config = {
         **refiner.config.model_dump(),  # flat, as in the model folder's manifest
         "method": refiner.method_,  # the ones trained (chosen from the data when unset)
@@ -233,13 +265,32 @@ def _write_outputs(folder: RunFolder, refiner: Refiner, data: RunData, config: d
     if report and before and data.kind != "pairs":
         tick = time.perf_counter()
         timing["total_s"] = time.perf_counter() - started
-        outputs.save_report(folder.work / "report.html", refiner, before, after, Z, labels, data.X_eval, config, timing)  # fmt: skip
+        outputs.save_report(folder.work / "report.html", refiner, before, after, Z, labels, data.X_eval, config, timing, check)  # fmt: skip
         timing["report_s"] = time.perf_counter() - tick
     timing["total_s"] = time.perf_counter() - started
     outputs.save_metrics(
-        folder.work / "metrics.json", before, after, config, timing, refiner.history_
+        folder.work / "metrics.json", before, after, config, timing, refiner.history_, check
     )
-    return RunResult(folder.path, before, after, timing, evaluated_on, data.notes)
+    return RunResult(folder.path, before, after, timing, evaluated_on, data.notes, check=check)
+
+
+def _safety_check(refiner: Refiner, data: RunData, Z: dict, before, after) -> dict | None:
+    """The safety net (`contrastkit.run.check`) on the check rows, else on the evaluation rows
+    when they are held-out training rows; None when there are neither."""
+    if data.kind == "pairs" or data.y is None:
+        return None
+    if data.check_rows is not None:
+        codes = encode_labels(data.y).train
+        parts = {"fit": np.setdiff1d(np.arange(len(codes)), data.check_rows)}
+        parts["check"] = data.check_rows
+        Z_check = {f"{part}_{side}": Z[f"train_{side}"][rows]
+                   for part, rows in parts.items() for side in ("before", "after")}  # fmt: skip
+        result = run_check(Z_check, codes[parts["fit"]], codes[parts["check"]], refiner.config.seed)
+    elif data.eval_split == "validation" and before and after:
+        result = never_worse(before, after, len(data.y_eval))
+    else:
+        return None
+    return explain(result, refiner.mode_, refiner.plan_)
 
 
 def _evaluate(refiner: Refiner, data: RunData, Z: dict, timing: dict):

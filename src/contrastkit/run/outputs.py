@@ -7,6 +7,7 @@ import numpy as np
 
 from contrastkit.data.labels import EncodedLabels, encode_labels
 from contrastkit.evaluation import evaluate
+from contrastkit.evaluation.verdict import versus_frozen_linear
 from contrastkit.io.atomic import atomic_file, atomic_folder, json_safe, write_json_atomic
 from contrastkit.io.embeddings import write_embeddings
 
@@ -129,7 +130,16 @@ def save_embeddings(path, Z_train, y_train, Z_eval, y_eval, eval_split: str) -> 
 
 
 def save_report(
-    path, refiner, before, after, Z: dict, labels: EncodedLabels, eval_texts, config, timing
+    path,
+    refiner,
+    before,
+    after,
+    Z: dict,
+    labels: EncodedLabels,
+    eval_texts,
+    config,
+    timing,
+    check=None,
 ) -> None:
     """report.html; without training labels the per-class figures are leave-one-out on the
     evaluation rows (`labels` then holds the evaluation labels as its `train`)."""
@@ -153,12 +163,19 @@ def save_report(
             config=config,
             timing=timing,
             seed=refiner.config.seed,
+            check=check,
         )
 
 
-def save_metrics(path, before: dict, after: dict, config: dict, timing: dict, history) -> None:
+def save_metrics(
+    path, before: dict, after: dict, config: dict, timing: dict, history, check=None
+) -> None:
     """metrics.json; metrics undefined for the evaluation rows are left out of before/after
-    and listed under "undefined" with the reason."""
+    and listed under "undefined" with the reason. `versus_frozen_linear`: each refined
+    accuracy minus the frozen embeddings' linear probe (and that probe); `check`: the safety
+    net's verdict on held-out training rows (`contrastkit.run.check`)."""
     undefined = {**getattr(before, "undefined", {}), **getattr(after, "undefined", {})}
     document = {"before": before, "after": after, "config": config, "timing": timing}
+    document["versus_frozen_linear"] = versus_frozen_linear(before, after)
+    document["check"] = check
     write_json_atomic(path, json_safe({**document, "undefined": undefined, "history": history}))

@@ -21,7 +21,7 @@ RUNTIME_OPTIONS = ("quiet", "device")
 def run_config(refiner, data, train, test, read, options: dict) -> dict:
     """config.yaml's content for this run: what it trains with and on (how it runs, quiet or
     on which device, is left out: a resumed run may change it)."""
-    plan = refiner.plan(data.X, data.y)
+    plan = refiner.plan(*data.fit_data())
     resolved = refiner.resolved_options(plan)
     return {
         "options": {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS},
@@ -31,6 +31,7 @@ def run_config(refiner, data, train, test, read, options: dict) -> dict:
             "train": {"path": str(train), **fingerprint(train)},
             "test": None if test is None else {"path": str(test), **fingerprint(test)},
             "columns": {k: v for k, v in read.columns().items() if v is not None},
+            "check_rows": 0 if data.check_rows is None else len(data.check_rows),
         },
     }
 
@@ -68,6 +69,12 @@ def check_resume(saved: dict | None, config: dict, given: dict) -> None:
         raise ConfigError(
             f"the column options {config['data']['columns']} differ from the resumed run's "
             f"{saved['data'].get('columns', {})}; resume with the same ones"
+        )
+    old_check, new_check = saved["data"].get("check_rows", 0), config["data"]["check_rows"]
+    if old_check != new_check:
+        raise ConfigError(
+            f"this run would hold {new_check} training rows out for the check but the resumed "
+            f"run held {old_check}; resume with the same --check/--no-check"
         )
     old_resolved, new_resolved = saved.get("resolved", {}), config["resolved"]
     for key, value in new_resolved.items():

@@ -1,0 +1,67 @@
+"""The before/after comparisons of `contrastkit.evaluation.verdict`, against hand-worked values."""
+
+from __future__ import annotations
+
+import pytest
+
+from contrastkit.evaluation.verdict import describe, never_worse, versus_frozen_linear
+
+BEFORE = {"knn1_accuracy": 0.80, "knn10_accuracy": 0.82, "linear_accuracy": 0.85, "map_at_r": 0.40}
+
+
+def test_versus_frozen_linear_puts_the_frozen_probe_beside_every_refined_accuracy():
+    after = {"knn1_accuracy": 0.86, "knn10_accuracy": 0.84, "linear_accuracy": 0.87, "nmi": 0.9}
+    out = versus_frozen_linear(BEFORE, after)
+    assert out["frozen_linear_accuracy"] == 0.85
+    assert out["knn1_accuracy"] == pytest.approx(0.01)
+    assert out["knn10_accuracy"] == pytest.approx(-0.01)
+    assert out["linear_accuracy"] == pytest.approx(0.02)
+    assert "nmi" not in out  # not an accuracy: not comparable with a probe's accuracy
+
+
+def test_versus_frozen_linear_is_empty_without_the_frozen_probe():
+    assert versus_frozen_linear({"map_at_r": 0.4}, {"knn1_accuracy": 0.9}) == {}
+
+
+def test_never_worse_when_every_guarded_metric_holds_and_a_classifier_beats_the_probe():
+    after = {"knn1_accuracy": 0.86, "linear_accuracy": 0.85, "map_at_r": 0.55}
+    check = never_worse(BEFORE, after, rows=200)
+    assert check["verdict"] == "better" and check["worse"] == []
+    assert check["beats_frozen_linear"] is True
+    assert set(check["before"]) == {"knn1_accuracy", "linear_accuracy", "map_at_r"}
+    assert "at least as good" in describe(check)
+
+
+@pytest.mark.parametrize(
+    ("after", "worse", "beats"),
+    [
+        ({"knn1_accuracy": 0.86, "linear_accuracy": 0.84, "map_at_r": 0.55}, ["linear_accuracy"], True),
+        ({"knn1_accuracy": 0.79, "linear_accuracy": 0.86, "map_at_r": 0.39}, ["knn1_accuracy", "map_at_r"], True),
+    ],
+)  # fmt: skip
+def test_never_worse_names_each_metric_that_went_down(after, worse, beats):
+    check = never_worse(BEFORE, after, rows=77)
+    assert check["verdict"] == "worse"
+    assert check["worse"] == worse and check["beats_frozen_linear"] is beats
+    sentence = describe(check)
+    assert sentence.startswith("refinement made things worse") and "77 held-out" in sentence
+    assert "one row is 1.30 points" in sentence
+
+
+def test_no_metric_lower_but_no_classifier_above_the_frozen_probe_is_no_gain():
+    after = {"knn1_accuracy": 0.85, "linear_accuracy": 0.85, "map_at_r": 0.40}
+    check = never_worse(BEFORE, after, rows=100)
+    assert (check["verdict"], check["worse"], check["beats_frozen_linear"]) == (
+        "no gain",
+        [],
+        False,
+    )
+    assert describe(check).startswith("refinement gained nothing")
+
+
+def test_never_worse_leaves_out_metrics_undefined_on_either_side():
+    # MAP@R is undefined with one held-out row a class: the check says nothing about it
+    after = {"knn1_accuracy": 0.9, "linear_accuracy": 0.9}
+    check = never_worse({"knn1_accuracy": 0.8, "linear_accuracy": 0.85}, after, rows=10)
+    assert set(check["before"]) == {"knn1_accuracy", "linear_accuracy"}
+    assert check["verdict"] == "better"
