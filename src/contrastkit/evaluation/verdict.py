@@ -3,8 +3,8 @@
 - `versus_frozen_linear`: every refined accuracy beside the frozen embeddings' linear probe,
   the baseline a user already has (base embeddings + logistic regression).
 - `never_worse`: the refined embeddings against the frozen ones on each of kNN-1, linear
-  probe and MAP@R, and whether the better of refined kNN-1 / linear probe beats the frozen
-  linear probe. `refine` runs it on held-out training rows (never the test set).
+  probe and MAP@R (a drop counts when it is larger than the held-out rows can tell from
+  chance), and whether the better of refined kNN-1 / linear probe beats the frozen linear probe. `refine` runs it on held-out training rows (never the test set).
 """
 
 from __future__ import annotations
@@ -31,12 +31,15 @@ def versus_frozen_linear(before: Mapping[str, float], after: Mapping[str, float]
 
 def never_worse(before: Mapping[str, float], after: Mapping[str, float], rows: int) -> dict:
     """The refined metrics (`after`) against the frozen ones (`before`), measured on `rows`
-    rows: which of kNN-1, linear probe and MAP@R went down (`worse`, any drop counts), and
-    whether the better refined classifier beats the frozen linear probe (`beats_frozen_linear`).
-    `verdict`: "worse" when a metric went down, else "no gain" when no refined classifier beats
-    the frozen linear probe, else "better"."""
+    rows: which of kNN-1, linear probe and MAP@R went down by more than `rows` rows can tell
+    (`worse`; see `noise`), which went down by less (`within_noise`), and whether the better
+    refined classifier beats the frozen linear probe (`beats_frozen_linear`).
+    `verdict`: "worse" when a metric went down beyond the noise, else "no gain" when no refined
+    classifier beats the frozen linear probe, else "better"."""
     compared = [k for k in GUARDED if k in before and k in after]
-    worse = [k for k in compared if float(after[k]) < float(before[k])]
+    drops = {k: float(before[k]) - float(after[k]) for k in compared}
+    worse = [k for k in compared if drops[k] > noise(k, float(before[k]), rows)]
+    within = [k for k in compared if 0 < drops[k] and k not in worse]
     refined = [float(after[k]) for k in ("knn1_accuracy", "linear_accuracy") if k in after]
     beats = bool(refined) and BASELINE in before and max(refined) > float(before[BASELINE])
     return {
@@ -44,9 +47,21 @@ def never_worse(before: Mapping[str, float], after: Mapping[str, float], rows: i
         "before": {k: float(before[k]) for k in compared},
         "after": {k: float(after[k]) for k in compared},
         "worse": worse,
+        "within_noise": within,
         "beats_frozen_linear": beats,
         "verdict": "worse" if worse else "no gain" if not beats else "better",
     }
+
+
+def noise(key: str, before: float, rows: int) -> float:
+    """The largest drop that `rows` held-out rows cannot tell from chance: for an accuracy p,
+    one standard error of the difference of two accuracies on those rows, sqrt(2 p (1 - p) /
+    rows), and at least one row (1 / rows); for MAP@R (a mean of per-row values in [0, 1])
+    one row's whole weight, 1 / rows."""
+    one_row = 1.0 / max(rows, 1)
+    if key == "map_at_r":
+        return one_row
+    return max(one_row, (2.0 * before * (1.0 - before) / max(rows, 1)) ** 0.5)
 
 
 def describe(check: Mapping) -> str:
@@ -57,9 +72,10 @@ def describe(check: Mapping) -> str:
         for k in check["before"]
     )
     if check["verdict"] == "better":
+        hedge = " within what that many rows can tell" if check.get("within_noise") else ""
         return (
             f"on {rows:,} held-out training rows the refined embeddings are at least as good as "
-            f"the base ones ({changes}) and beat a linear probe on the base embeddings"
+            f"the base ones{hedge} ({changes}) and beat a linear probe on the base embeddings"
         )
     noise = f"{changes}; one row is {100 / max(rows, 1):.2f} points"
     if check["verdict"] == "no gain":
