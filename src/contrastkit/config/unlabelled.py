@@ -1,0 +1,86 @@
+"""What a fit with unlabelled rows (`--unlabelled`, `Refiner.fit(X, y, X_unlabelled=...)`) does
+with the options its user left unset. The measurements behind each choice are in
+`contrastkit.config.defaults` (the paragraph on unlabelled rows) and BENCHMARKS.md.
+
+The stages, each with its own plan:
+1. self-supervised (only when `unlabelled_method` names a method): the unlabelled rows and the
+   training rows, labels dropped, under that method; the plan of that method for those rows,
+   except that fine-tuning a text model takes one epoch (SimCSE's own recipe).
+2. supervised: the fit's method on the labelled rows, exactly the plan of a fit without
+   unlabelled rows.
+3. pseudo-labelled (`pseudo_labels`, on unless turned off): every unlabelled row whose nearest
+   labelled class beats the runner-up by `pseudo_label_margin` in cosine takes that class and
+   joins the labelled rows; the same method trains on both for as many steps as stage 2 took,
+   continuing from its weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from contrastkit.config.defaults import Plan, plan_training
+from contrastkit.config.options import METHOD_OPTIONS
+
+# The choices for options left unset; see the module docstring and config/defaults.py.
+DEFAULT_UNLABELLED_METHOD = "none"
+DEFAULT_PSEUDO_LABELS = True
+DEFAULT_PSEUDO_LABEL_MARGIN = 0.05
+SELF_SUPERVISED_TEXT_FINETUNE_EPOCHS = 1
+UNLABELLED_OPTIONS = ("unlabelled_method", "pseudo_labels", "pseudo_label_margin")
+
+
+@dataclass(frozen=True)
+class UnlabelledPlan:
+    """The stages around the supervised one: `method` None means no self-supervised stage."""
+
+    method: str | None
+    pseudo_labels: bool
+    pseudo_label_margin: float
+
+    def resolved(self) -> dict:
+        """The options as the run uses them (for config.yaml and `--resume`'s check)."""
+        values = asdict(self)
+        return {
+            "unlabelled_method": values["method"] or "none",
+            "pseudo_labels": values["pseudo_labels"],
+            "pseudo_label_margin": values["pseudo_label_margin"],
+        }
+
+
+def plan_unlabelled(config) -> UnlabelledPlan:
+    """The user's choices over the defaults."""
+    method = config.unlabelled_method or DEFAULT_UNLABELLED_METHOD
+    pseudo = DEFAULT_PSEUDO_LABELS if config.pseudo_labels is None else config.pseudo_labels
+    margin = config.pseudo_label_margin
+    return UnlabelledPlan(
+        method=None if method == "none" else method,
+        pseudo_labels=bool(pseudo),
+        pseudo_label_margin=DEFAULT_PSEUDO_LABEL_MARGIN if margin is None else margin,
+    )
+
+
+def self_supervised_config(config):
+    """The config the self-supervised stage trains with: the user's training and model options,
+    none of the supervised method's loss options (they belong to that method); its own method."""
+    cleared = {name: None for name in METHOD_OPTIONS}
+    return config.model_copy(update={**cleared, "method": config.unlabelled_method, "epochs": None})
+
+
+def self_supervised_plan(config, kind: str, mode: str, n_rows: int) -> Plan:
+    """Stage 1's plan for n_rows rows (unlabelled and training rows together)."""
+    ssl_config = self_supervised_config(config)
+    plan = plan_training(ssl_config, kind, mode, n_rows, None, ssl_config.method)
+    if kind == "text" and mode == "finetune":
+        plan = Plan(**{**plan.as_dict(), "epochs": SELF_SUPERVISED_TEXT_FINETUNE_EPOCHS})
+    return plan
+
+
+def pseudo_label_plan(
+    config, kind: str, mode: str, n_rows: int, n_classes: int, method: str, steps: int
+) -> Plan:
+    """Stage 3's plan: the plan of a fit on its n_rows rows (labelled and pseudo-labelled), for
+    about `steps` optimiser steps (whole epochs, at least one) instead of the plan's epochs."""
+    plan = plan_training(config, kind, mode, n_rows, n_classes, method)
+    epochs = max(1, round(steps / math.ceil(n_rows / plan.batch_size)))
+    return Plan(**{**plan.as_dict(), "epochs": epochs})
