@@ -107,7 +107,7 @@ def print_result(result) -> None:
 
 
 # The commands register themselves on `app` when imported.
-from contrastkit.cli import embed, refine  # noqa: E402, F401
+from contrastkit.cli import embed, recommend, refine, search  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

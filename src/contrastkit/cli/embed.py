@@ -30,7 +30,9 @@ def embed(
         False, "--overwrite", help="Replace --out if it exists (it is replaced only once complete)."
     ),
 ) -> None:
-    """Embed rows with a refined model."""
+    """Embed rows with a refined model. Under torchrun every process embeds a block of the rows
+    and rank 0 writes --out."""
+    from contrastkit.apps.shards import embed_sharded, join_torchrun
     from contrastkit.data import read_dataset
     from contrastkit.io.embeddings import write_embeddings
     from contrastkit.refiner import Refiner
@@ -38,7 +40,11 @@ def embed(
     check_output(out_path, [Path(input_path), model], overwrite)
     refiner = Refiner.load(model)
     data = read_dataset(input_path, text_column=text_column, vector_column=vector_column)
-    Z = refiner.base_transform(data.inputs) if base else refiner.transform(data.inputs)
+    info = join_torchrun()
+    encode = refiner.base_transform if base else refiner.transform
+    Z = embed_sharded(encode, data.inputs, info)
+    if not info.is_main:
+        return
     write_embeddings(out_path, Z, data.labels)
     out.print(f"wrote {Z.shape[0]} embeddings of dimension {Z.shape[1]} to {out_path}")
 

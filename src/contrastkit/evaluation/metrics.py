@@ -100,7 +100,7 @@ def evaluate(
     test_y: np.ndarray,
     *,
     seed: int = 0,
-) -> dict[str, float]:
+) -> Metrics:
     """Embedding-quality metrics of ``test_Z`` (labels ``test_y``) with ``train_Z`` as reference.
 
     Returns a `Metrics` dict with the keys in ``METRIC_KEYS`` that are defined for the data

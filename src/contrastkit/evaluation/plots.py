@@ -167,14 +167,13 @@ def embedding_maps(
     points_after: np.ndarray,
     label_codes: np.ndarray,
     class_names: Sequence[str],
+    titles: tuple[str, str] = ("before", "after"),
 ) -> str:
     """Side-by-side scatter plots of 2-D maps before and after, coloured by class."""
     colours = class_colours(len(class_names))
     with matplotlib.rc_context(_STYLE):
         fig, axes = _subplots(1, 2, figsize=(12, 5.6))
-        for ax, points, title in zip(
-            axes, (points_before, points_after), ("before", "after"), strict=True
-        ):
+        for ax, points, title in zip(axes, (points_before, points_after), titles, strict=True):
             ax.scatter(
                 points[:, 0],
                 points[:, 1],
@@ -322,3 +321,14 @@ def _is_number(value: object) -> bool:
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     )
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize, **kwargs):
+    """(figure, axes) for another report's figure, drawn in this module's style: use it inside
+    `with report_style():` and finish with `to_png_base64(fig)`."""
+    return _subplots(nrows, ncols, figsize=figsize, **kwargs)
+
+
+def report_style():
+    """The matplotlib settings of the report's figures, as a context manager."""
+    return matplotlib.rc_context(_STYLE)

@@ -370,3 +370,13 @@ def _page(title: str, body: str) -> str:
         f"<title>{html.escape(title)}</title><style>{_css()}</style></head>"
         f"<body><main>{body}</main></body></html>\n"
     )
+
+
+# The page's building blocks, for the other reports built on this one (the recommendation
+# report): the page with its CSS, an embedded PNG, a two-column table, sections side by side.
+page = _page
+image = _img
+key_value_section = _table_section
+side_by_side = _side_by_side
+config_rows = _flatten
+timing_rows = _timing_rows

@@ -44,6 +44,15 @@ def read_manifest(folder: Path) -> dict:
         raise ModelFolderError(f"{path} is not valid JSON; the model folder is damaged") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFolderError(f"{path} is not a contrastkit model manifest")
+    verify_files(folder, meta, path)
+    for key in ("kind", "mode", "config", "backbone", "plan"):
+        if key not in meta:
+            raise ModelFolderError(f"{path} has no {key!r} entry; the model folder is damaged")
+    return meta
+
+
+def verify_files(folder: Path, meta: dict, path: Path) -> None:
+    """Every file the manifest `meta` (read from `path`) lists is in `folder`, unaltered."""
     files = meta.get("files")
     if not isinstance(files, dict) or not files:
         raise ModelFolderError(f"{path} lists no files; the model folder is damaged")
@@ -57,7 +66,3 @@ def read_manifest(folder: Path) -> dict:
             raise ModelFolderError(
                 f"model file {file} was altered or truncated (checksum mismatch); copy the folder again"
             )
-    for key in ("kind", "mode", "config", "backbone", "plan"):
-        if key not in meta:
-            raise ModelFolderError(f"{path} has no {key!r} entry; the model folder is damaged")
-    return meta

@@ -220,7 +220,8 @@ def _write_outputs(folder: RunFolder, refiner: Refiner, data: RunData, config: d
     before, after, labels, evaluated_on = _evaluate(refiner, data, Z, timing)
     config = {
         **refiner.config.model_dump(),  # flat, as in the model folder's manifest
-        "method": refiner.method_,  # the one trained (chosen from the data when unset)
+        "method": refiner.method_,  # the ones trained (chosen from the data when unset)
+        "mode": refiner.mode_,
         **config,
         "train": data.train_source,
         "test": data.test_source,
