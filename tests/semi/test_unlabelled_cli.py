@@ -90,7 +90,9 @@ def test_unusable_unlabelled_files_are_refused_in_one_line(files, tmp_path, make
 def test_an_unlabelled_option_that_cannot_apply_is_refused(files, tmp_path):
     out = tmp_path / "run"
     assert_refused(_refine(files, out, files["unlabelled.npy"], "--unlabelled-method", "simcse"), "simcse", "vectors")  # fmt: skip
-    result = run_refine("--train", files["labelled.npz"], "--out", out, "--pseudo-label-margin", "0.1")
+    result = run_refine(
+        "--train", files["labelled.npz"], "--out", out, "--pseudo-label-margin", "0.1"
+    )
     assert_refused(result, "--pseudo-label-margin applies to unlabelled rows")
     assert not out.exists()
 

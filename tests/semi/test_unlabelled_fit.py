@@ -3,15 +3,12 @@ rows, and the errors for unlabelled rows it cannot use."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from semi_data import as_images, few_labelled
 
 from contrastkit import Refiner
 from contrastkit.errors import ConfigError, DataError, OptionError
-from contrastkit.refiner import unlabelled
 from contrastkit.refiner.pseudo_labels import confident_rows
 
 FAST = dict(epochs=3, batch_size=30, quiet=True)
@@ -20,17 +17,6 @@ FAST = dict(epochs=3, batch_size=30, quiet=True)
 @pytest.fixture(scope="module")
 def data():
     return few_labelled()
-
-
-@pytest.fixture
-def short_self_supervised(monkeypatch):
-    """Two epochs for the self-supervised stage (its plan alone would take hundreds of steps)."""
-    plan = unlabelled.self_supervised_plan
-
-    def short(*args):
-        return replace(plan(*args), epochs=2)
-
-    monkeypatch.setattr(unlabelled, "self_supervised_plan", short)
 
 
 def _stages(refiner: Refiner) -> list[str]:
