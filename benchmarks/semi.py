@@ -168,6 +168,7 @@ def main(argv=None) -> None:
             f.write(json.dumps(record) + "\n")
         print(json.dumps(record))
     else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from semi_report import render
 
         render(args.jsonl, args.out)

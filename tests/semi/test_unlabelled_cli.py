@@ -50,6 +50,11 @@ def test_metrics_and_config_say_how_many_unlabelled_rows_trained(runs, files):
     resolved = metrics["config"]["resolved"]
     assert (resolved["unlabelled_method"], resolved["pseudo_labels"]) == ("none", True)
     assert "pseudo_labelled" in {row["stage"] for row in metrics["history"]}
+    report = (root / "bare" / "report.html").read_text()
+    pseudo = rows["pseudo_labelled"]
+    assert (
+        f"Trained on 30 labelled and 200 unlabelled rows ({pseudo:,} took a pseudo-label)" in report
+    )
 
 
 def test_labels_in_the_unlabelled_file_are_ignored_and_said_so(runs):

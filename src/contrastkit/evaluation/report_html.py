@@ -141,6 +141,7 @@ def _headline(title, before, after, labels, test_before, test_after, config) -> 
         f"Test set: {len(labels):,} rows, {n_classes:,} classes; embeddings "
         f"{test_before.shape[1]} → {test_after.shape[1]} dims."
     )
+    facts += _unlabelled_fact(config.get("rows") or {})
     gain = ""
     for key in HEADLINE_KEYS:
         b, a = before.get(key), after.get(key)
@@ -321,6 +322,19 @@ def _pair_examples(labels, predicted, examples, a, b) -> str:
                 f"{html.escape(wrong)}</span></li>"
             )
     return f"<ul>{''.join(items)}</ul>" if items else ""
+
+
+def _unlabelled_fact(rows: Mapping[str, Any]) -> str:
+    """' Trained on N labelled and M unlabelled rows (K pseudo-labelled).' for a fit with
+    unlabelled rows (`--unlabelled`), else ''."""
+    if not rows.get("unlabelled"):
+        return ""
+    pseudo = rows.get("pseudo_labelled")
+    took = "" if pseudo is None else f" ({pseudo:,} took a pseudo-label)"
+    return (
+        f" Trained on {rows.get('train', 0):,} labelled and {rows['unlabelled']:,} unlabelled "
+        f"rows{took}."
+    )
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
