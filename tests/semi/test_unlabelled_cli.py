@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from semi_data import write_files
 
+from contrastkit.evaluation import report_html
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 from reliability_helpers import assert_refused, run_refine  # noqa: E402
 
@@ -50,11 +52,12 @@ def test_metrics_and_config_say_how_many_unlabelled_rows_trained(runs, files):
     resolved = metrics["config"]["resolved"]
     assert (resolved["unlabelled_method"], resolved["pseudo_labels"]) == ("none", True)
     assert "pseudo_labelled" in {row["stage"] for row in metrics["history"]}
-    report = (root / "bare" / "report.html").read_text()
-    pseudo = rows["pseudo_labelled"]
+    fact = report_html._unlabelled_fact(rows)  # the report's headline, from these counts
     assert (
-        f"Trained on 30 labelled and 200 unlabelled rows ({pseudo:,} took a pseudo-label)" in report
+        fact
+        == f" Trained on 30 labelled and 200 unlabelled rows ({rows['pseudo_labelled']:,} took a pseudo-label)."
     )
+    assert report_html._unlabelled_fact({"train": 30}) == ""
 
 
 def test_labels_in_the_unlabelled_file_are_ignored_and_said_so(runs):
