@@ -61,7 +61,7 @@ def test_a_self_supervised_stage_comes_first(data, tmp_path, short_self_supervis
 
 def test_images_with_a_self_supervised_stage(data, short_self_supervised):
     X, y, U, _, _, _ = data
-    r = Refiner(**FAST, unlabelled_method="simclr", pseudo_label_margin=0.0)
+    r = Refiner(**FAST, unlabelled_method="simclr", pseudo_labels=True, pseudo_label_margin=0.0)
     r.fit(as_images(X), y, X_unlabelled=as_images(U[:64]))
     assert _stages(r) == ["self_supervised", "supervised", "pseudo_labelled"]
     assert np.isfinite(r.transform(as_images(U[:5]))).all()
@@ -97,3 +97,11 @@ def test_unlabelled_options_without_unlabelled_rows_are_refused(data, option):
     X, y, _, _, _, _ = data
     with pytest.raises(OptionError, match="applies to unlabelled rows"):
         Refiner(**FAST, **option).fit(X, y)
+
+
+def test_pseudo_labels_are_off_by_default_in_finetune_mode(data):
+    """Measured not to help a fine-tuned model (config/unlabelled.py): images train a CNN in
+    finetune mode, so unlabelled images need an explicit stage."""
+    X, y, U, _, _, _ = data
+    with pytest.raises(ConfigError, match="pseudo-labels are off .the default in finetune mode"):
+        Refiner(**FAST).fit(as_images(X), y, X_unlabelled=as_images(U[:20]))

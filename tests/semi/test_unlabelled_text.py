@@ -41,7 +41,7 @@ def _stages(refiner: Refiner) -> list[str]:
 
 def test_finetune_simcse_then_supervised_then_pseudo_labels():
     X, y = [t for t, _ in LABELLED], [c for _, c in LABELLED]
-    r = Refiner(mode="finetune", epochs=1, unlabelled_method="simcse", pseudo_label_margin=0.0, **SMALL)  # fmt: skip
+    r = Refiner(mode="finetune", epochs=1, unlabelled_method="simcse", pseudo_labels=True, pseudo_label_margin=0.0, **SMALL)  # fmt: skip
     r.fit(X, y, X_unlabelled=UNLABELLED)
     assert r.mode_ == "finetune"
     assert _stages(r) == ["self_supervised", "supervised", "pseudo_labelled"]

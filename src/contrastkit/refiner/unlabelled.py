@@ -80,11 +80,12 @@ def prepare_unlabelled(inputs: FitInputs, config, X_unlabelled) -> Unlabelled | 
             "add the unlabelled rows to the training rows instead"
         )
     X_u = _check_rows(X_unlabelled, inputs)
-    plan = plan_unlabelled(config)
+    plan = plan_unlabelled(config, inputs.mode)
     if plan.method is None and not plan.pseudo_labels:
         raise ConfigError(
-            "the unlabelled rows would not be used: pseudo-labels are off and no "
-            "unlabelled_method is named; name one (e.g. simcse) or leave pseudo-labels on"
+            "the unlabelled rows would not be used: pseudo-labels are off (the default in "
+            f"{inputs.mode} mode) and no unlabelled_method is named; turn pseudo_labels on or "
+            "name an unlabelled_method (e.g. simcse)"
         )
     if plan.method is not None:
         _check_method(plan.method, inputs)

@@ -24,7 +24,9 @@ def run_config(refiner, data, train, test, read, options: dict) -> dict:
     on which device, is left out: a resumed run may change it)."""
     plan = refiner.plan(data.X, data.y, X_unlabelled=data.X_unlabelled)
     resolved = refiner.resolved_options(plan)
-    unlabelled, unlabelled_options = unlabelled_config(refiner, data.unlabelled_source)
+    unlabelled, unlabelled_options = unlabelled_config(
+        refiner, data.unlabelled_source, plan, data.kind
+    )
     resolved.update(unlabelled_options)
     return {
         "options": {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS},

@@ -16,6 +16,8 @@ from contrastkit.config.unlabelled import plan_unlabelled
 from contrastkit.data.readers import has_split, read_dataset
 from contrastkit.errors import DataError
 from contrastkit.io.run_folder import fingerprint
+from contrastkit.methods.registry import get_method
+from contrastkit.refiner.prepare import resolve_mode
 
 
 def read_unlabelled(path: str, columns: dict, data) -> object:
@@ -50,9 +52,12 @@ def read_unlabelled(path: str, columns: dict, data) -> object:
     return dataset.inputs
 
 
-def unlabelled_config(refiner, path: str | None) -> tuple[dict | None, dict]:
+def unlabelled_config(refiner, path: str | None, plan, kind: str) -> tuple[dict | None, dict]:
     """(the file's entry for config.yaml's data, the resolved unlabelled options): what
-    `--resume` checks; (None, {}) without an unlabelled file."""
+    `--resume` checks; (None, {}) without an unlabelled file. `plan`: the run's plan (its
+    method), `kind`: the training rows' kind; together they give the mode."""
     if path is None:
         return None, {}
-    return {"path": str(path), **fingerprint(path)}, plan_unlabelled(refiner.config).resolved()
+    mode = resolve_mode(get_method(plan.method), refiner.config, kind)
+    options = plan_unlabelled(refiner.config, mode).resolved()
+    return {"path": str(path), **fingerprint(path)}, options
