@@ -73,9 +73,9 @@ def render(p: ReportPage) -> str:
         _similarity_section(p.test_before, p.test_after, codes, p.seed),
         _per_class_section(p.labels, p.predicted_before, p.predicted_after, p.how),
         _confusion_section(p.labels, p.predicted_before, p.predicted_after, p.examples, p.how),
-        _side_by_side(
-            _table_section("Configuration", _flatten(p.config or {}), "config"),
-            _table_section("Timing", _timing_rows(p.timing or {}), "timing"),
+        side_by_side(
+            key_value_section("Configuration", config_rows(p.config or {}), "config"),
+            key_value_section("Timing", timing_rows(p.timing or {}), "timing"),
         ),
     ]
     footer = (
@@ -83,7 +83,7 @@ def render(p: ReportPage) -> str:
         f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} in "
         f"{time.perf_counter() - p.started:.1f} s.</footer>"
     )
-    return _page(p.title, "\n".join(s for s in sections if s) + footer)
+    return page(p.title, "\n".join(s for s in sections if s) + footer)
 
 
 def _is_percent(key: str) -> bool:
@@ -114,7 +114,7 @@ def _direction(key: str, delta: float) -> str:
     return "good" if better else "bad"
 
 
-def _img(b64: str | None, alt: str) -> str:
+def image(b64: str | None, alt: str) -> str:
     if not b64:
         return ""
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
@@ -144,6 +144,7 @@ def _headline(title, before, after, labels, test_before, test_after, config) -> 
         f"Test set: {len(labels):,} rows, {n_classes:,} classes; embeddings "
         f"{test_before.shape[1]} → {test_after.shape[1]} dims."
     )
+    facts += _unlabelled_fact(config.get("rows") or {})
     gain = ""
     for key in HEADLINE_KEYS:
         b, a = before.get(key), after.get(key)
@@ -216,7 +217,7 @@ def _curves_section(history) -> str:
         return ""
     return (
         "<section><h2>Training</h2>"
-        f"{_img(picture, 'training curves')}"
+        f"{image(picture, 'training curves')}"
         f'<p class="note">{len(history)} logged rows.</p></section>'
     )
 
@@ -241,7 +242,7 @@ def _maps_section(test_before, test_after, labels, codes, names, seed) -> str:
     )
     return (
         "<section><h2>Map of the test embeddings</h2>"
-        f"{_img(picture, 't-SNE maps before and after')}"
+        f"{image(picture, 't-SNE maps before and after')}"
         f'<p class="note">t-SNE (PCA init) of {shown}, coloured by class.{legend} Tighter, '
         "better separated islands after refinement mean classes are easier to tell apart. "
         "Distances between islands on a t-SNE map mean little.</p></section>"
@@ -256,7 +257,7 @@ def _similarity_section(test_before, test_after, codes, seed) -> str:
     picture = plots.similarity_histograms(pairs_before, pairs_after)
     return (
         "<section><h2>Cosine similarity of same-class and different-class pairs</h2>"
-        f"{_img(picture, 'similarity histograms before and after')}"
+        f"{image(picture, 'similarity histograms before and after')}"
         '<p class="note">Random test pairs. The less the two histograms overlap, the better a '
         "single similarity threshold separates same-class from different-class pairs.</p>"
         "</section>"
@@ -278,7 +279,7 @@ def _per_class_section(labels, predicted_before, predicted_after, how) -> str:
         f'<p><span class="{"good" if better else "same"}">{better} classes improved</span>, '
         f'<span class="{"bad" if worse else "same"}">{worse} got worse</span>, '
         f"{same} unchanged{shown}.</p>"
-        f"{_img(picture, 'per-class accuracy change')}"
+        f"{image(picture, 'per-class accuracy change')}"
         f'<p class="note">Accuracy per true class of {html.escape(how)}.</p></section>'
     )
 
@@ -330,12 +331,25 @@ def _pair_examples(labels, predicted, examples, a, b) -> str:
     return f"<ul>{''.join(items)}</ul>" if items else ""
 
 
-def _flatten(config: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+def _unlabelled_fact(rows: Mapping[str, Any]) -> str:
+    """' Trained on N labelled and M unlabelled rows (K pseudo-labelled).' for a fit with
+    unlabelled rows (`--unlabelled`), else ''."""
+    if not rows.get("unlabelled"):
+        return ""
+    pseudo = rows.get("pseudo_labelled")
+    took = "" if pseudo is None else f" ({pseudo:,} took a pseudo-label)"
+    return (
+        f" Trained on {rows.get('train', 0):,} labelled and {rows['unlabelled']:,} unlabelled "
+        f"rows{took}."
+    )
+
+
+def config_rows(config: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     rows = []
     for key, value in config.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
-            rows.extend(_flatten(value, f"{name}."))
+            rows.extend(config_rows(value, f"{name}."))
         elif isinstance(value, (list, tuple)):
             rows.append((name, json.dumps(list(value), default=str)))
         else:
@@ -343,7 +357,7 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str
     return rows
 
 
-def _timing_rows(timing: Mapping[str, Any]) -> list[tuple[str, str]]:
+def timing_rows(timing: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows = []
     for key, value in timing.items():
         name = str(key).removesuffix("_s").removesuffix("_seconds").replace("_", " ")
@@ -354,14 +368,14 @@ def _timing_rows(timing: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _table_section(heading: str, rows: list[tuple[str, str]], css: str) -> str:
+def key_value_section(heading: str, rows: list[tuple[str, str]], css: str) -> str:
     if not rows:
         return ""
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return f'<section><h2>{heading}</h2><table class="{css}">{body}</table></section>'
 
 
-def _side_by_side(*sections: str) -> str:
+def side_by_side(*sections: str) -> str:
     present = [s for s in sections if s]
     return f'<div class="row">{"".join(present)}</div>' if present else ""
 
@@ -370,7 +384,7 @@ def _css() -> str:
     return resources.files("contrastkit.evaluation").joinpath("report.css").read_text("utf-8")
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -378,12 +392,3 @@ def _page(title: str, body: str) -> str:
         f"<body><main>{body}</main></body></html>\n"
     )
 
-
-# The page's building blocks, for the other reports built on this one (the recommendation
-# report): the page with its CSS, an embedded PNG, a two-column table, sections side by side.
-page = _page
-image = _img
-key_value_section = _table_section
-side_by_side = _side_by_side
-config_rows = _flatten
-timing_rows = _timing_rows

@@ -24,6 +24,7 @@ from contrastkit.methods.registry import get_method
 from contrastkit.models.backbones import BACKBONES, build_backbone
 from contrastkit.refiner.assemble import build_trainer
 from contrastkit.refiner.prepare import FitInputs, prepare_inputs
+from contrastkit.refiner.unlabelled import fit_with_unlabelled, prepare_unlabelled
 from contrastkit.training.distributed import init_distributed, resolve_device
 from contrastkit.training.seed import seed_everything
 from contrastkit.training.trainer import TrainingDiverged
@@ -72,6 +73,7 @@ class Refiner:
             self.spec.check_options(self.config.method_options())
         resolve_device(self.config.device)  # an unusable device is refused now, not mid-run
         self.backbone_ = None
+        self.unlabelled_: dict | None = None  # after a fit with unlabelled rows: what they did
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(
@@ -79,6 +81,7 @@ class Refiner:
         X,
         y=None,
         *,
+        X_unlabelled=None,
         validation: tuple | None = None,
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
@@ -90,12 +93,16 @@ class Refiner:
         rows) to keep the best epoch and stop early; without it, `val_fraction` of each class
         is held out when set, else training follows the full schedule. `checkpoint_dir`: write
         a checkpoint every epoch there; `resume=True` continues from the latest one.
+        `X_unlabelled`: rows of the same kind without labels, trained with the labelled ones in
+        stages (`contrastkit.refiner.unlabelled`; options unlabelled_method, pseudo_labels,
+        pseudo_label_margin); a killed run resumes in the stage it was in.
         Under torchrun every rank calls fit on the same data and trains its share of the
         batches.
         """
         started = time.perf_counter()
         cfg = self.config
         inputs = prepare_inputs(self.spec, cfg, X, y, validation)
+        unlabelled = prepare_unlabelled(inputs, cfg, X_unlabelled)
         device = resolve_device(cfg.device)
         dist_info = init_distributed(device)
         seed_everything(cfg.seed)
@@ -103,11 +110,18 @@ class Refiner:
         backbone = build_backbone(
             inputs.base_kind, inputs.mode, inputs.X, cfg, device, progress=not cfg.quiet
         )
-        trainer = build_trainer(inputs.spec, cfg, plan, inputs, backbone, dist_info, checkpoint_dir)
-        state = trainer.fit(resume=resume)
+        if unlabelled is None:
+            trainer = build_trainer(inputs.spec, cfg, plan, inputs, backbone, dist_info, checkpoint_dir)  # fmt: skip
+            state = trainer.fit(resume=resume)
+        else:
+            state = fit_with_unlabelled(inputs.spec, cfg, plan, inputs, unlabelled, backbone,
+                                        dist_info, checkpoint_dir, resume)  # fmt: skip
         if plan.residual_scale is not None:  # the adapter trains at scale 1, then is bounded
             backbone.encoder.scale = plan.residual_scale
         self._keep(inputs, plan, backbone, state)
+        if unlabelled is not None:  # how many unlabelled rows trained, and how
+            self.rows_.update(unlabelled.rows())
+            self.unlabelled_ = unlabelled.summary()
         self.dist_ = dist_info
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -124,12 +138,13 @@ class Refiner:
             "validation": 0 if inputs.val_X is None else len(inputs.val_X),
         }
 
-    def plan(self, X, y=None, *, validation: tuple | None = None) -> Plan:
+    def plan(self, X, y=None, *, X_unlabelled=None, validation: tuple | None = None) -> Plan:
         """The plan a fit on this data follows (what the defaults choose from its size and
         classes), without training; the same errors as `fit` for data it cannot take."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fit warns about the data itself
             inputs = prepare_inputs(self.spec, self.config, X, y, validation)
+            prepare_unlabelled(inputs, self.config, X_unlabelled)
         return self._plan_for(inputs)
 
     def _plan_for(self, inputs: FitInputs) -> Plan:

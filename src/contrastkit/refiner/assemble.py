@@ -28,8 +28,10 @@ def build_trainer(
     backbone,
     dist_info: DistInfo,
     checkpoint_dir: str | Path | None,
+    module: nn.Module | None = None,
 ) -> Trainer:
-    """The Trainer for this fit: module, sampler, batches, validation, optimiser settings."""
+    """The Trainer for this fit: module, sampler, batches, validation, optimiser settings.
+    `module`: a training module to continue (a later stage of a fit), else the method's own."""
     n_train = len(inputs.train_rows)
     if config.batch_size and config.batch_size > n_train:
         warnings.warn(
@@ -37,7 +39,8 @@ def build_trainer(
             f"using batches of {n_train}",
             stacklevel=4,
         )
-    module = spec.build(_context(spec, config, plan, inputs, backbone, dist_info))
+    if module is None:
+        module = spec.build(_context(spec, config, plan, inputs, backbone, dist_info))
     module = module.to(backbone.device)
     settings = TrainSettings(
         epochs=plan.epochs,

@@ -26,6 +26,7 @@ from contrastkit.refiner import Refiner
 from contrastkit.run import outputs
 from contrastkit.run.check import MIN_CLASS_ROWS, check_split, explain, run_check
 from contrastkit.run.resume import check_resume, options_for_resume, run_config
+from contrastkit.run.unlabelled import read_unlabelled
 from contrastkit.training.distributed import leave_distributed
 
 EVALUATION_FRACTION = 0.1  # of the training rows, held out when there is no test data
@@ -70,6 +71,8 @@ class RunData:
     test_source: str | None = None
     notes: list[str] = field(default_factory=list)
     check_rows: np.ndarray | None = None  # rows of X held out of training for the check
+    X_unlabelled: object = None  # rows without labels beside the training rows (--unlabelled)
+    unlabelled_source: str | None = None
 
     def fit_data(self) -> tuple[object, object]:
         """(X, y) of the rows that train: all but the check rows."""
@@ -84,6 +87,7 @@ def refine_run(
     out: str | Path,
     *,
     test: str | None = None,
+    unlabelled: str | None = None,
     read: ReadOptions | None = None,
     options: dict | None = None,
     resume: bool = False,
@@ -105,6 +109,9 @@ def refine_run(
     refiner = Refiner(**options)
     tick = time.perf_counter()
     data = read_run_data(train, test, read, refiner, int(options.get("seed", 0)), check)
+    if unlabelled is not None:  # semi-supervised: see contrastkit.run.unlabelled
+        data.X_unlabelled = read_unlabelled(unlabelled, read.columns(), data)
+        data.unlabelled_source = str(unlabelled)
     timing["read_s"] = time.perf_counter() - tick
     config = run_config(refiner, data, train, test, read, options)
     if not main_rank:
@@ -224,7 +231,7 @@ def overlap(X, X_test) -> float:
 def _fit(refiner: Refiner, data: RunData, checkpoints: Path, resume: bool, timing: dict) -> None:
     tick = time.perf_counter()
     X, y = data.fit_data()
-    refiner.fit(X, y, checkpoint_dir=checkpoints, resume=resume)
+    refiner.fit(X, y, X_unlabelled=data.X_unlabelled, checkpoint_dir=checkpoints, resume=resume)
     timing["fit_s"] = time.perf_counter() - tick
     leave_distributed(refiner.dist_)  # training was the last collective work
 

@@ -4,7 +4,7 @@ config.yaml:
   options:  the options as the user gave them (flags over the config file)
   resolved: every option's value in the run (the plan's and the loss's choices included)
   plan:     the hyper-parameters the plan chose (batch, epochs, learning rates...)
-  data:     train/test paths with their size and sha256, and the column options
+  data:     train/test (and unlabelled) paths with their size and sha256, and the column options
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from contrastkit.errors import ConfigError
 from contrastkit.io.run_folder import fingerprint, read_saved_config
+from contrastkit.run.unlabelled import unlabelled_config
 
 # Options that may change between a run and its resumption: how it runs, not what it trains.
 RUNTIME_OPTIONS = ("quiet", "device")
@@ -21,8 +22,12 @@ RUNTIME_OPTIONS = ("quiet", "device")
 def run_config(refiner, data, train, test, read, options: dict) -> dict:
     """config.yaml's content for this run: what it trains with and on (how it runs, quiet or
     on which device, is left out: a resumed run may change it)."""
-    plan = refiner.plan(*data.fit_data())
+    plan = refiner.plan(*data.fit_data(), X_unlabelled=data.X_unlabelled)
     resolved = refiner.resolved_options(plan)
+    unlabelled, unlabelled_options = unlabelled_config(
+        refiner, data.unlabelled_source, plan, data.kind
+    )
+    resolved.update(unlabelled_options)
     return {
         "options": {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS},
         "resolved": {k: v for k, v in resolved.items() if k not in RUNTIME_OPTIONS},
@@ -30,6 +35,7 @@ def run_config(refiner, data, train, test, read, options: dict) -> dict:
         "data": {
             "train": {"path": str(train), **fingerprint(train)},
             "test": None if test is None else {"path": str(test), **fingerprint(test)},
+            "unlabelled": unlabelled,
             "columns": {k: v for k, v in read.columns().items() if v is not None},
             "check_rows": 0 if data.check_rows is None else len(data.check_rows),
         },
@@ -58,7 +64,7 @@ def check_resume(saved: dict | None, config: dict, given: dict) -> None:
     """Refuse to resume when the data or what the defaults chose differ from the saved run's."""
     if not saved or "data" not in saved:
         return  # an earlier version's run: no fingerprint to compare
-    for split in ("train", "test"):
+    for split in ("train", "test", "unlabelled"):
         old, new = saved["data"].get(split), config["data"].get(split)
         if (old and old.get("sha256")) != (new and new.get("sha256")):
             raise ConfigError(
