@@ -3,8 +3,7 @@
 - `versus_frozen_linear`: every refined accuracy beside the frozen embeddings' linear probe,
   the baseline a user already has (base embeddings + logistic regression).
 - `never_worse`: the refined embeddings against the frozen ones on each of kNN-1, linear
-  probe and MAP@R (a drop counts when it is larger than the held-out rows can tell from
-  chance), and whether the better of refined kNN-1 / linear probe beats the frozen linear probe. `refine` runs it on held-out training rows (never the test set).
+  probe and MAP@R (a drop counts when it is more than one row and half a point), and whether the better of refined kNN-1 / linear probe beats the frozen linear probe. `refine` runs it on held-out training rows (never the test set).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from collections.abc import Mapping
 GUARDED = ("knn1_accuracy", "linear_accuracy", "map_at_r")
 ACCURACIES = ("knn1_accuracy", "knn10_accuracy", "linear_accuracy")
 BASELINE = "linear_accuracy"
+MIN_DROP = 0.005
 NAMES = {"knn1_accuracy": "kNN-1", "linear_accuracy": "linear probe", "map_at_r": "MAP@R"}
 
 
@@ -31,14 +31,14 @@ def versus_frozen_linear(before: Mapping[str, float], after: Mapping[str, float]
 
 def never_worse(before: Mapping[str, float], after: Mapping[str, float], rows: int) -> dict:
     """The refined metrics (`after`) against the frozen ones (`before`), measured on `rows`
-    rows: which of kNN-1, linear probe and MAP@R went down by more than `rows` rows can tell
-    (`worse`; see `noise`), which went down by less (`within_noise`), and whether the better
+    rows: which of kNN-1, linear probe and MAP@R went down by more than one row (`worse`; see
+    `noise`), which went down by less (`within_noise`), and whether the better
     refined classifier beats the frozen linear probe (`beats_frozen_linear`).
     `verdict`: "worse" when a metric went down beyond the noise, else "no gain" when no refined
     classifier beats the frozen linear probe, else "better"."""
     compared = [k for k in GUARDED if k in before and k in after]
     drops = {k: float(before[k]) - float(after[k]) for k in compared}
-    worse = [k for k in compared if drops[k] > noise(k, float(before[k]), rows)]
+    worse = [k for k in compared if drops[k] > noise(k, float(before[k]), rows) + 1e-9]
     within = [k for k in compared if 0 < drops[k] and k not in worse]
     refined = [float(after[k]) for k in ("knn1_accuracy", "linear_accuracy") if k in after]
     beats = bool(refined) and BASELINE in before and max(refined) > float(before[BASELINE])
@@ -54,14 +54,12 @@ def never_worse(before: Mapping[str, float], after: Mapping[str, float], rows: i
 
 
 def noise(key: str, before: float, rows: int) -> float:
-    """The largest drop that `rows` held-out rows cannot tell from chance: for an accuracy p,
-    one standard error of the difference of two accuracies on those rows, sqrt(2 p (1 - p) /
-    rows), and at least one row (1 / rows); for MAP@R (a mean of per-row values in [0, 1])
-    one row's whole weight, 1 / rows."""
-    one_row = 1.0 / max(rows, 1)
-    if key == "map_at_r":
-        return one_row
-    return max(one_row, (2.0 * before * (1.0 - before) / max(rows, 1)) ** 0.5)
+    """The largest drop of `key` (an accuracy or MAP@R, both in [0, 1]) that the check lets
+    pass on `rows` held-out rows: one row's weight (1 / rows), and at least half a point
+    (MIN_DROP). A one-row change is what a different seed gives; a standard error would be
+    larger, but would hide the drops the check exists for (on Banking77's 5-shot split, the old
+    adapter plan lowered the probe by 2 of 77 held-out rows, and by 1.4 points on test.csv)."""
+    return max(1.0 / max(rows, 1), MIN_DROP)
 
 
 def describe(check: Mapping) -> str:
@@ -72,21 +70,21 @@ def describe(check: Mapping) -> str:
         for k in check["before"]
     )
     if check["verdict"] == "better":
-        hedge = " within what that many rows can tell" if check.get("within_noise") else ""
+        hedge = " within one row" if check.get("within_noise") else ""
         return (
             f"on {rows:,} held-out training rows the refined embeddings are at least as good as "
             f"the base ones{hedge} ({changes}) and beat a linear probe on the base embeddings"
         )
-    noise = f"{changes}; one row is {100 / max(rows, 1):.2f} points"
+    detail = f"{changes}; one row is {100 / max(rows, 1):.2f} points"
     if check["verdict"] == "no gain":
         return (
             f"refinement gained nothing: on {rows:,} held-out training rows no refined "
-            f"classifier beat a linear probe on the base embeddings ({noise})"
+            f"classifier beat a linear probe on the base embeddings ({detail})"
         )
     lowered = ", ".join(NAMES[k] for k in check["worse"])
     return (
         f"refinement made things worse: on {rows:,} held-out training rows it lowered "
-        f"{lowered} ({noise})"
+        f"{lowered} ({detail})"
     )
 
 
