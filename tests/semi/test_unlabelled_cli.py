@@ -55,7 +55,7 @@ def test_metrics_and_config_say_how_many_unlabelled_rows_trained(runs, files):
     fact = report_html._unlabelled_fact(rows)  # the report's headline, from these counts
     assert (
         fact
-        == f" Trained on 30 labelled and 200 unlabelled rows ({rows['pseudo_labelled']:,} took a pseudo-label)."
+        == f" Trained on {rows['train']} labelled and 200 unlabelled rows ({rows['pseudo_labelled']:,} took a pseudo-label)."
     )
     assert report_html._unlabelled_fact({"train": 30}) == ""
 

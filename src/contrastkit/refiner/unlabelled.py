@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -140,6 +141,7 @@ def fit_with_unlabelled(
     state = trainer.fit(resume=resume)
     histories.append(("supervised", state.history))
     if unlabelled.plan.pseudo_labels:
+        fit.residual_scale = plan.residual_scale
         state = fit.pseudo_labelled(spec, trainer, state)
         if state.history is not histories[-1][1]:
             histories.append(("pseudo_labelled", state.history))
@@ -161,6 +163,7 @@ class _Stages:
         self.stages = 1 + (plan.method is not None) + plan.pseudo_labels
         self.quiet = config.quiet or not dist_info.is_main
         self.done = 0
+        self.residual_scale: float | None = None  # the adapter's, for the pseudo-labels
 
     def say(self, message: str) -> None:
         """'stage i of n: ...' on stderr before each stage, unless quiet."""
@@ -186,7 +189,8 @@ class _Stages:
     def pseudo_labelled(self, spec, trainer, state: TrainState) -> TrainState:
         """Stage 3, continuing `trainer`'s module; `state` itself when no row took a label."""
         inputs, unlabelled = self.inputs, self.unlabelled
-        pl_inputs = _pseudo_labelled_inputs(inputs, unlabelled, self.backbone)
+        with _scaled(self.backbone, self.residual_scale):
+            pl_inputs = _pseudo_labelled_inputs(inputs, unlabelled, self.backbone)
         margin = unlabelled.plan.pseudo_label_margin
         if not unlabelled.pseudo_labelled:
             warnings.warn(
@@ -204,6 +208,21 @@ class _Stages:
         trainer = build_trainer(spec, self.config, plan, pl_inputs, self.backbone, self.dist_info,
                                 self._sub(PSEUDO_LABELLED_DIR), module=trainer.method)  # fmt: skip
         return trainer.fit(resume=self.resume)
+
+
+@contextmanager
+def _scaled(backbone, scale: float | None):
+    """The adapter at the residual scale it will be used at (it trains at 1): pseudo-labels
+    come from the embeddings the supervised stage hands the user."""
+    encoder = getattr(backbone, "encoder", None)
+    if scale is None or not hasattr(encoder, "scale"):
+        yield
+        return
+    encoder.scale = scale
+    try:
+        yield
+    finally:
+        encoder.scale = 1.0
 
 
 def _concat(a, b):
