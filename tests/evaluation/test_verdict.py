@@ -63,5 +63,4 @@ def test_a_one_row_drop_is_not_called_worse():
 
 @pytest.mark.parametrize(("rows", "want"), [(126, 1 / 126), (77, 1 / 77), (1000, 0.005)])
 def test_noise_is_one_row_and_at_least_half_a_point(rows, want):
-    assert noise("linear_accuracy", 0.9, rows) == pytest.approx(want)
-    assert noise("map_at_r", 0.4, rows) == pytest.approx(want)
+    assert noise(rows) == pytest.approx(want)

@@ -38,7 +38,7 @@ def never_worse(before: Mapping[str, float], after: Mapping[str, float], rows: i
     classifier beats the frozen linear probe, else "better"."""
     compared = [k for k in GUARDED if k in before and k in after]
     drops = {k: float(before[k]) - float(after[k]) for k in compared}
-    worse = [k for k in compared if drops[k] > noise(k, float(before[k]), rows) + 1e-9]
+    worse = [k for k in compared if drops[k] > noise(rows) + 1e-9]
     within = [k for k in compared if 0 < drops[k] and k not in worse]
     refined = [float(after[k]) for k in ("knn1_accuracy", "linear_accuracy") if k in after]
     beats = bool(refined) and BASELINE in before and max(refined) > float(before[BASELINE])
@@ -53,9 +53,9 @@ def never_worse(before: Mapping[str, float], after: Mapping[str, float], rows: i
     }
 
 
-def noise(key: str, before: float, rows: int) -> float:
-    """The largest drop of `key` (an accuracy or MAP@R, both in [0, 1]) that the check lets
-    pass on `rows` held-out rows: one row's weight (1 / rows), and at least half a point
+def noise(rows: int) -> float:
+    """The largest drop of a guarded metric (an accuracy or MAP@R, both in [0, 1]) that the
+    check lets pass on `rows` held-out rows: one row's weight (1 / rows), and at least half a point
     (MIN_DROP). A one-row change is what a different seed gives; a standard error would be
     larger, but would hide the drops the check exists for (on Banking77's 5-shot split, the old
     adapter plan lowered the probe by 2 of 77 held-out rows, and by 1.4 points on test.csv)."""
