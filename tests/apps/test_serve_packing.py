@@ -21,12 +21,12 @@ def test_groups_cover_every_text_once_within_the_budget(seed):
     groups = length_groups(texts, budget=600)
     flat = np.concatenate(groups)
     assert sorted(flat.tolist()) == list(range(len(texts)))
-    for group, cost in zip(groups, brute_force_cost(texts, groups)):
+    for group, cost in zip(groups, brute_force_cost(texts, groups), strict=True):
         assert cost <= 600 or len(group) == 1
     lengths = [len(texts[i]) for i in flat]
     assert lengths == sorted(lengths)  # shortest first: neighbours in a group are alike
     # greedy: a group could not have taken the next text without passing the budget
-    for group, following in zip(groups, groups[1:]):
+    for group, following in zip(groups[:-1], groups[1:], strict=True):
         assert (len(group) + 1) * len(texts[following[0]]) > 600
 
 

@@ -42,6 +42,6 @@ def encode_packed(
         return encode(list(texts))
     parts = [encode([texts[i] for i in group]) for group in groups]
     Z = np.empty((len(texts), parts[0].shape[1]), dtype=parts[0].dtype)
-    for group, part in zip(groups, parts):
+    for group, part in zip(groups, parts, strict=True):
         Z[group] = part
     return Z
