@@ -54,3 +54,43 @@ def test_a_replaced_folder_is_never_missing(tmp_path, monkeypatch):
         assert (target / "version").read_text() == str(version)
     assert present and all(present)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # nothing left behind
+
+
+def test_leftovers_of_killed_writes_are_removed_by_the_next_write(tmp_path):
+    """A write killed with -9 leaves its temporary beside the target; the next write to the
+    same path removes those nobody has touched for an hour, and nothing else."""
+    import os
+    import time
+
+    from contrastkit.io.atomic import STALE_AFTER_S, atomic_file
+
+    target = tmp_path / "index"
+    old = time.time() - STALE_AFTER_S - 60
+
+    def leftover(name: str, folder: bool, touched: float):
+        path = tmp_path / name
+        if folder:
+            path.mkdir()
+            (path / "vectors.npy").write_bytes(b"half")
+            os.utime(path / "vectors.npy", (touched, touched))
+        else:
+            path.write_bytes(b"half")
+        os.utime(path, (touched, touched))
+        return path
+
+    stale = [leftover(".index.k1.tmp", True, old), leftover(".index.old.k2.tmp", True, old)]
+    busy = leftover(".index.busy.tmp", True, old)
+    os.utime(busy / "vectors.npy")  # a write in progress: its file was just written
+    kept = [
+        busy,
+        leftover(".index.new.tmp", True, time.time()),
+        leftover(".index2.x.tmp", True, old),
+    ]
+    kept.append(leftover(".metrics.json.x.tmp", False, old))
+    with atomic_folder(target) as tmp:
+        (tmp / "version").write_text("1")
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in kept)
+    with atomic_file(tmp_path / "metrics.json") as tmp:
+        tmp.write_text("{}")
+    assert not kept[-1].exists() and (tmp_path / "metrics.json").read_text() == "{}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import glob
 import hashlib
 import json
 import math
@@ -14,11 +15,16 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+# A temporary file or folder untouched this long belongs to a write that was killed (kill -9,
+# power loss): the next write to the same path removes it.
+STALE_AFTER_S = 3600.0
 
 
 def default_mode(directory: bool = False) -> int:
@@ -34,6 +40,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     written there is synced and renamed to `path` (else it is removed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, default_mode())
@@ -55,6 +62,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     it is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, default_mode(directory=True))
     try:
@@ -63,6 +71,34 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_stale_temporaries(path: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove what killed writes to `path` left beside it (`.NAME.*.tmp`, files or folders
+    nothing has touched for `older_than_s`); a write in progress keeps touching its own."""
+    removed, now = [], time.time()
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            touched = last_touched(leftover)
+        except OSError:  # removed meanwhile
+            continue
+        if now - touched < older_than_s:
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def last_touched(path: Path) -> float:
+    """The newest modification time of `path` and, for a folder, of what it holds directly."""
+    times = [path.lstat().st_mtime]
+    if path.is_dir() and not path.is_symlink():
+        with os.scandir(path) as entries:
+            times += [entry.stat(follow_symlinks=False).st_mtime for entry in entries]
+    return max(times)
 
 
 def replace_folder(new: Path, target: Path) -> None:
