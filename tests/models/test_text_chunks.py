@@ -1,5 +1,6 @@
-"""TextEncoder's training forward runs a batch in chunks of similar-length texts: the same
-embeddings and gradients as one batch padded to its longest text, in the caller's order."""
+"""TextEncoder's training forward and its encode run a batch in chunks of similar-length
+texts: the same embeddings (and gradients) as one batch padded to its longest text, and as
+sentence-transformers' own encode, in the caller's order."""
 
 from __future__ import annotations
 
@@ -88,3 +89,20 @@ def test_chunked_forward_gives_the_gradient_of_one_padded_batch(encoder, monkeyp
 def test_a_single_text_batch(encoder):
     assert encoder(["only one"]).shape == (1, encoder.dim)
     torch.testing.assert_close(encoder(["only one"]), encoder._embed(["only one"]))
+
+
+@pytest.mark.parametrize("budget", [40, 256])
+def test_encode_equals_sentence_transformers_encode(encoder, monkeypatch, budget):
+    monkeypatch.setitem(text_module.ENCODE_TOKENS, "cpu", budget)
+    monkeypatch.setattr(text_module, "ENCODE_WINDOW", 3)  # windows of texts, sorted by length
+    rng = np.random.default_rng(0)
+    texts = [TEXTS[i] for i in rng.permutation(len(TEXTS))] + ["Où est ma carte ? 🙂", TEXTS[0]]
+    reference = encoder.st.encode(texts, batch_size=len(texts), normalize_embeddings=True)
+    Z = encoder.encode(texts, progress=True)
+    assert Z.dtype == np.float32 and Z.shape == (len(texts), encoder.dim)
+    np.testing.assert_allclose(Z, reference, atol=2e-5)
+    assert encoder.encode([]).shape == (0, encoder.dim)
+    encoder.train()
+    np.testing.assert_allclose(encoder.encode(texts[:2]), reference[:2], atol=2e-5)  # no dropout
+    assert encoder.st.training  # and the mode it found is given back
+    encoder.eval()

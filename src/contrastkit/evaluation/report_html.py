@@ -391,4 +391,3 @@ def page(title: str, body: str) -> str:
         f"<title>{html.escape(title)}</title><style>{_css()}</style></head>"
         f"<body><main>{body}</main></body></html>\n"
     )
-

@@ -177,8 +177,8 @@ class TextFinetuneBackbone:
     def fetch(self, prepared: list[str], indices: list[int]) -> list[str]:
         return [prepared[i] for i in indices]
 
-    def embed(self, X, batch_size: int = 128) -> np.ndarray:
-        return self.encoder.encode(list(X), batch_size=batch_size)
+    def embed(self, X) -> np.ndarray:
+        return self.encoder.encode(list(X))
 
     def base_embed(self, X) -> np.ndarray:
         return self.base.encode(list(X))

@@ -17,7 +17,6 @@ from contrastkit.apps.serve.errors import ApiError
 from contrastkit.apps.serve.memory import MemoryTrimmer
 from contrastkit.apps.serve.metrics import Metrics
 from contrastkit.apps.serve.options import ServeOptions
-from contrastkit.apps.serve.packing import encode_packed
 from contrastkit.errors import UserError
 
 
@@ -97,8 +96,6 @@ class Service:
 
     def _encode(self, inputs) -> np.ndarray:
         try:
-            if isinstance(inputs, list):  # texts
-                return encode_packed(self.embedder.encode, inputs)
             return self.embedder.encode(inputs)
         finally:
             self.trim_memory()  # in the encoder's thread, whose heap holds the freed tensors
