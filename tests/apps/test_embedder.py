@@ -67,3 +67,16 @@ def test_the_shipped_model_and_its_fingerprint(minilm, tmp_path):
 def test_models_are_never_downloaded():
     with pytest.raises(ConfigError, match="never downloaded"):
         load_embedder("sentence-transformers/all-mpnet-base-v2")
+
+
+def test_text_models_count_tokens_and_others_do_not(minilm, tmp_path):
+    from contrastkit.apps.embedder import token_counter_of
+    from contrastkit.models.backbones import AdapterBackbone, FrozenTextBase, TextFinetuneBackbone
+
+    # WordPiece: "unbelievably" is un ##bel ##ie ##va ##bly in all-MiniLM-L6-v2's vocabulary
+    assert minilm.count_tokens(["hello world", "unbelievably"]).tolist() == [2, 5]
+    assert load_embedder(refined_vectors_model(tmp_path / "m", X)).count_tokens is None
+    base = FrozenTextBase(None, "cpu")
+    for backbone in (AdapterBackbone("text", 384, base, "cpu"), TextFinetuneBackbone(None, "cpu")):
+        assert token_counter_of(backbone)(["hello world"]).tolist() == [2]
+    assert token_counter_of(AdapterBackbone("vectors", 12, None, "cpu")) is None

@@ -65,6 +65,20 @@ def test_the_openai_client_works_by_changing_the_base_url(served):
         client.embeddings.create(model="m", input=[[1, 2, 3]])  # token arrays are not taken
 
 
+def test_usage_counts_the_tokens_the_model_reads(served):
+    from transformers import AutoTokenizer
+
+    from contrastkit.models.text import default_text_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_text_model_path())
+    texts = [*TEXTS, *UNICODE]
+    expected = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    response = served.client.post("/v1/embeddings", json={"input": texts})
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"] == {"prompt_tokens": expected, "total_tokens": expected}
+    assert expected != sum(len(t.split()) for t in texts)  # tokens, not words
+
+
 def test_texts_in_any_script(served):
     response = served.client.post("/v1/embeddings", json={"input": UNICODE})
     assert response.status_code == 200, response.text

@@ -57,7 +57,7 @@ def encoder():
 
 def test_chunked_forward_equals_one_padded_batch(encoder, monkeypatch):
     monkeypatch.setitem(text_module.CHUNK_TOKENS, "cpu", 40)  # several chunks for 8 texts
-    lengths = encoder._token_counts(TEXTS)
+    lengths = encoder.token_counts(TEXTS)
     chunks = length_chunks(np.argsort(lengths, kind="stable"), lengths, 40)
     assert len(chunks) >= 3
 

@@ -38,7 +38,8 @@ class Embedder:
     model's files (the same weights give the same value wherever the folder lies; "vectors"
     for precomputed vectors). `reference`: what to pass to `load_embedder` to load the model
     again (a folder path; None for the shipped default or for vectors). `description`: the
-    model in words, for messages.
+    model in words, for messages. `count_tokens(texts)`: the tokens each text takes in the
+    model (text models; None otherwise).
     """
 
     kind: str
@@ -47,6 +48,7 @@ class Embedder:
     reference: str | None
     description: str
     embed: Callable[[object], np.ndarray] = field(repr=False)
+    count_tokens: Callable[[list[str]], np.ndarray] | None = field(default=None, repr=False)
 
     def encode(self, inputs, progress: bool = False) -> np.ndarray:
         """Embed `inputs` (texts, a float array of vectors, or images, as `kind` says)."""
@@ -110,8 +112,9 @@ def _sentence_transformer(model: str | None, device: str, cache: bool) -> Embedd
     reference = base.reference()
     name = "all-MiniLM-L6-v2 (shipped)" if reference is None else f"the model in {base.path}"
     return Embedder(
-        "text", base.dim, model_fingerprint(base.path), reference, name, lambda t: base.encode(t)
-    )
+        "text", base.dim, model_fingerprint(base.path), reference, name, lambda t: base.encode(t),
+        lambda texts: base.encoder.token_counts(texts),
+    )  # fmt: skip
 
 
 def _refined(folder: Path, device: str, cache: bool) -> Embedder:
@@ -134,4 +137,18 @@ def _refined(folder: Path, device: str, cache: bool) -> Embedder:
         str(folder.resolve()),
         f"the refined model in {folder}",
         refiner.transform,
+        token_counter_of(refiner.backbone_),
     )
+
+
+def token_counter_of(backbone) -> Callable[[list[str]], np.ndarray] | None:
+    """The token counter of a refined model's transformer (fine-tuned, or the base of an
+    adapter over text); None for models of vectors or images."""
+    from contrastkit.models.backbones import FrozenTextBase
+    from contrastkit.models.text import TextEncoder
+
+    encoder = getattr(backbone, "encoder", None)
+    if not isinstance(encoder, TextEncoder):
+        base = getattr(backbone, "base", None)
+        encoder = base.encoder if isinstance(base, FrozenTextBase) else None
+    return None if encoder is None else encoder.token_counts

@@ -141,7 +141,7 @@ class TextEncoder(nn.Module):
         texts = list(texts)
         if len(texts) <= 1:
             return self._embed(texts)
-        lengths = self._token_counts(texts)
+        lengths = self.token_counts(texts)
         order = np.argsort(lengths, kind="stable")
         budget = CHUNK_TOKENS.get(self.device.type, CHUNK_TOKENS["cuda"])
         chunks = length_chunks(order, lengths, budget)
@@ -158,8 +158,9 @@ class TextEncoder(nn.Module):
         out = self.st(features)["sentence_embedding"]
         return nn.functional.normalize(out, dim=1)
 
-    def _token_counts(self, texts: list[str]) -> np.ndarray:
-        """Tokens a text takes (only orders the batch: characters when there is no tokenizer)."""
+    def token_counts(self, texts: list[str]) -> np.ndarray:
+        """The tokens of each text the model reads (special tokens not counted, truncated at
+        max_seq_length); characters when the model has no tokenizer."""
         tokenizer = getattr(self.st, "tokenizer", None)
         if tokenizer is None:
             return np.array([len(t) for t in texts])
@@ -183,7 +184,7 @@ class TextEncoder(nn.Module):
             with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress) as bar:
                 for start in range(0, len(texts), ENCODE_WINDOW):
                     window = order[start : start + ENCODE_WINDOW]
-                    lengths = self._token_counts([texts[i] for i in window])
+                    lengths = self.token_counts([texts[i] for i in window])
                     by_tokens = np.argsort(lengths, kind="stable")
                     for chunk in length_chunks(by_tokens, lengths, budget):
                         rows = window[chunk]

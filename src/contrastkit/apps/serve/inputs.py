@@ -4,6 +4,7 @@ takes: a list of texts, or a float32 array of vectors."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import numpy as np
 
@@ -82,9 +83,11 @@ def encoded(row: np.ndarray, encoding_format: str) -> list[float] | str:
     return row.tolist()
 
 
-def token_count(inputs) -> int:
-    """`usage.prompt_tokens`: words (runs of non-space) in the texts, rows for vectors. An
-    approximation: subword tokenizers give somewhat more."""
+def token_count(inputs, count_tokens: Callable[[list[str]], np.ndarray] | None) -> int:
+    """`usage.prompt_tokens`: the tokens the model read in the texts (by its tokenizer), words
+    (runs of non-space) for a text model without one, rows for vectors."""
     if isinstance(inputs, np.ndarray):
         return len(inputs)
+    if count_tokens is not None:
+        return int(np.sum(count_tokens(inputs)))
     return sum(len(text.split()) for text in inputs)

@@ -53,7 +53,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
         {"object": "embedding", "index": i, "embedding": encoded(row, body.encoding_format)}
         for i, row in enumerate(Z)
     ]
-    tokens = token_count(inputs)
+    tokens = token_count(inputs, service.embedder.count_tokens)
     return JSONResponse({
         "object": "list", "data": data, "model": service.model_name,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
