@@ -97,7 +97,8 @@
   * a narrower adapter (hidden 96, not 4 x 384): 85.27 / 86.58 / 0.512, but 5-shot 76.31 /
     80.10 / 0.463 against 78.43 / 80.45 / 0.506 (2-shot kNN-1 64.81 against 66.56, seeds 0-2).
     It gains by learning slower: at lr 4e-3 it scores as the wide one (85.95 / 85.96 / 0.560);
-    so does the wide one at lr 3e-4 (s = 1: 85.52 / 86.27 / 0.555; 5-shot 77.45 / 80.30).
+    the wide one learning slower (lr 3e-4) trades alike (s = 1: 85.52 / 86.27 / 0.555; 5-shot
+    77.45 / 80.30 / 0.491).
   * seeds 0-2 (defaults 85.54 / 86.04 / 0.556): the residual averaged over 3 adapters, trained
     with 3 seeds or each on 2/3 of every class, 85.39 / 85.87 / 0.556 and 85.17 / 85.91 /
     0.538; weight decay 1: 85.28 / 86.00 / 0.553; input dropout 0.5: 85.17 / 86.23 / 0.542.
