@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.machine import cpu_model  # noqa: E402
 from benchmarks.markdown import write_section  # noqa: E402
-from benchmarks.never_worse import LABELS, OUT, SIZES, load  # noqa: E402
+from benchmarks.never_worse import LABELS, OUT, SIZES, load, newest  # noqa: E402
 from benchmarks.quality_banking77 import DATA, append_record, read_records  # noqa: E402
 
 JSONL = ROOT / "benchmarks" / "results" / "setfit_peer.jsonl"
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     records = read_records(args.jsonl)
     command = "OMP_NUM_THREADS=1 python -m benchmarks.setfit_peer run --split SPLIT --minutes M"
-    write_section(args.out, section(records, read_records(args.ours), command), *MARKERS)
+    write_section(args.out, section(records, newest(read_records(args.ours)), command), *MARKERS)
     print(f"written to {args.out}")
     return 0
 

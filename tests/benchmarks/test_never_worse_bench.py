@@ -43,6 +43,28 @@ def test_goal_table_needs_a_gain_over_the_frozen_linear_probe():
     assert adapter.count("✓") == 3 and "+0.00 points" in adapter and "**NOT MET**" in adapter
 
 
+def test_goal_table_uses_the_newest_run_of_each_seed():
+    records = [
+        _record("train_10", "frozen", 0, 0.83, 0.86, 0.43, started="2026-12-04T17:00:00+00:00"),
+        _record("train_10", "adapter", 1, 0.80, 0.80, 0.50, started="2026-12-05T09:00:00+00:00"),
+        _record("train_10", "adapter", 1, 0.90, 0.90, 0.60, started="2026-12-04T18:00:00+00:00"),
+        _record("train_10", "adapter", 0, 0.86, 0.87, 0.55, started="2026-12-05T08:00:00+00:00"),
+        {**_record("train_10", "adapter", 0, 0.1, 0.1, 0.1), "quick": True},  # a smoke test
+    ]
+    kept = never_worse.newest(records)
+    assert sorted((r["seed"], r["metrics"]["linear_accuracy"]) for r in kept if r["mode"] ==
+                  "adapter") == [(0, 0.87), (1, 0.80)]  # fmt: skip
+    adapter = next(line for line in never_worse.table(kept) if "| adapter |" in line)
+    # 0.87 and 0.80: below the frozen 0.86 (the older seed-1 run, 0.90, would have lifted it)
+    assert "| 0, 1 |" in adapter and "83.50 ± 4.95 ✗" in adapter and "**NOT MET**" in adapter
+    # without start times, the later line of the file wins
+    plain = [
+        _record("train_5", "adapter", 0, 0.7, 0.7, 0.4),
+        _record("train_5", "adapter", 0, 0.8, 0.8, 0.5),
+    ]
+    assert never_worse.newest(plain) == [plain[1]]
+
+
 def test_setfit_planned_steps_match_setfits_own_pair_count():
     sampler = pytest.importorskip("setfit.sampler")
     labels = [0] * 5 + [1] * 3 + [2] * 7 + [3]
