@@ -19,6 +19,7 @@ def efficiency(s: dict, b: dict | None, by: dict) -> str:
 def render(meta: dict, records: list[dict], args) -> str:
     by = {(r["part"], r.get("clients")): r for r in records}
     offline = by[("offline", None)]["throughput"]
+    ours = by.get(("offline-contrastkit", None))
     levels = sorted(c for part, c in by if part == "serve")
     lines = [
         "# contrastkit serve under load",
@@ -32,15 +33,22 @@ def render(meta: dict, records: list[dict], args) -> str:
         "process on the same machine (httpx, asyncio); CPU seconds used by the server and the "
         "clients are given for each level",
         f"- offline batched `SentenceTransformer.encode` (batch 32): **{offline:.1f} texts/s**, "
-        f"{by[('offline', None)]['per_cpu_s']:.1f} texts per CPU second",
+        f"{by[('offline', None)]['per_cpu_s']:.1f} texts per CPU second"
+        + (
+            f"; contrastkit's own offline encode (length-packed chunks, the path the server "
+            f"uses): **{ours['throughput']:.1f} texts/s**, {ours['per_cpu_s']:.1f} per CPU second"
+            if ours
+            else ""
+        ),
         "- the machine is shared, so a process gets the CPU share the others leave it; "
         "**texts per CPU second** (of the server process; of this process for offline) "
         "compares the work each way needs, whatever share it got",
         "",
         "| clients | serve req/s | p50 | p99 | errors | baseline req/s | p50 | p99 | errors "
-        "| serve / baseline | serve / offline | texts per CPU s: serve, baseline, offline "
+        "| serve / baseline | serve / offline | serve / contrastkit offline "
+        "| texts per CPU s: serve, baseline, offline "
         "| CPU s: server, clients (serve; baseline) | load avg |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in levels:
         s, b = by[("serve", c)], by.get(("baseline", c))
@@ -50,12 +58,14 @@ def render(meta: dict, records: list[dict], args) -> str:
             if b else ["–"] * 4
         )  # fmt: skip
         cpu = f"{s['server_cpu_s']:.0f}, {s['client_cpu_s']:.0f}"
+        versus_ours = f"{s['throughput'] / ours['throughput']:.0%}" if ours else "–"
         if b:
             cpu += f"; {b['server_cpu_s']:.0f}, {b['client_cpu_s']:.0f}"
         lines.append(
             f"| {c} | {s['throughput']:.1f} | {_ms(s['p50_s'])} | {_ms(s['p99_s'])} | {_errors(s)} | "
             + " | ".join(base)
-            + f" | {ratio} | {s['throughput'] / offline:.0%} | {efficiency(s, b, by)} | {cpu} "
+            + f" | {ratio} | {s['throughput'] / offline:.0%} | {versus_ours} "
+            f"| {efficiency(s, b, by)} | {cpu} "
             f"| {s['load_before']:.1f} → {s['load_after']:.1f} |"
         )
     small = [r for r in records if r["part"] == "serve-small-queue"]

@@ -65,6 +65,7 @@ def test_the_markdown_table():
 
     records = [
         {"part": "offline", "throughput": 100.0, "per_cpu_s": 120.0},
+        {"part": "offline-contrastkit", "throughput": 150.0, "per_cpu_s": 160.0},
         level("serve", 32, 90.0, 25.0), level("baseline", 32, 30.0, 30.0),
     ]  # fmt: skip
     meta = {"date": "d", "cpu": "cpu", "cores": 2, "threads": 1, "command": "c",
@@ -73,4 +74,5 @@ def test_the_markdown_table():
     row = next(line for line in text.splitlines() if line.startswith("| 32 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "90.0" and cells[5] == "30.0" and cells[9] == "3.0x" and cells[10] == "90%"
-    assert cells[11] == "108, 30, 120" and cells[12] == "25, 1; 30, 1"
+    assert cells[11] == "60%" and cells[12] == "108, 30, 120" and cells[13] == "25, 1; 30, 1"
+    assert "150.0 texts/s" in text
