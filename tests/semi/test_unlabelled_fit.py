@@ -105,3 +105,24 @@ def test_pseudo_labels_are_off_by_default_in_finetune_mode(data):
     X, y, U, _, _, _ = data
     with pytest.raises(ConfigError, match="pseudo-labels are off .the default in finetune mode"):
         Refiner(**FAST).fit(as_images(X), y, X_unlabelled=as_images(U[:20]))
+
+
+@pytest.mark.parametrize("mode", ["adapter", "finetune"])
+def test_the_pseudo_labelled_stage_plans_as_a_fit_on_its_rows(mode):
+    """Stage 3 trains as a fit on its rows would; fine-tuning a transformer is held to stage
+    2's steps (whole epochs, at least one)."""
+    import math
+
+    from contrastkit.config.defaults import plan_training
+    from contrastkit.config.refine_config import RefineConfig
+    from contrastkit.config.unlabelled import pseudo_label_plan
+
+    own = plan_training(RefineConfig(), "text", mode, 7600, 77, "supcon")
+    plan = pseudo_label_plan(RefineConfig(), "text", mode, 7600, 77, "supcon", steps=520)
+    if mode == "adapter":
+        assert plan == own
+    else:
+        per_epoch = math.ceil(7600 / own.batch_size)
+        assert plan.epochs == round(520 / per_epoch) < own.epochs
+        assert plan.batch_size == own.batch_size and plan.lr == own.lr
+        assert pseudo_label_plan(RefineConfig(), "text", mode, 7600, 77, "supcon", 3).epochs == 1

@@ -6,7 +6,8 @@ of a semi-supervised fit, as planned by `contrastkit.config.unlabelled`.
 2. supervised: the fit's own method on the labelled rows, exactly as without unlabelled rows;
 3. pseudo-labelled, unless `pseudo_labels` is off: the unlabelled rows whose nearest labelled
    class is clear (`pseudo_label_margin`) take that class and train with the labelled rows,
-   continuing stage 2's model (encoder and head) for as many steps as stage 2 took.
+   continuing stage 2's model (encoder and head) with the plan of a fit on those rows (in
+   finetune mode for as many steps as stage 2 took).
 
 Each stage has its own trainer and checkpoints (stage 2 in the checkpoint folder itself, the
 others in its `self-supervised/` and `pseudo-labelled/` sub-folders), so a killed run resumes
