@@ -31,6 +31,12 @@ linear probe % against the labelled rows; test.csv chose nothing):
   little; 0.05 keeps most rows at 90 % precision. Seeds 0-2, this library: 10-shot
   85.97 / 85.41 -> 87.45 / 87.34; 5-shot (8217 unlabelled rows) 78.85 / 78.01 -> 81.93 / 81.77
   (+1.5 / +1.9 and +3.1 / +3.8, each far beyond the seeds' spread of 0.1 to 0.4).
+- stage 3's length: once the never-worse defaults capped the adapter's epochs at 8 x (rows a
+  class), "as many steps as stage 2 took" left stage 3 a few epochs over its thousands of rows
+  (seeds 0-2, valid: 10-shot 86.69 / 87.14, 5-shot 80.28 / 81.56). With the plan of a fit on
+  stage 3's own rows (200 epochs of ~7,400): 10-shot 87.47, 87.60, 87.66 / 88.05, 88.38,
+  88.05 (seeds 0-2), 5-shot 82.79, 82.60 / 82.40, 82.14 (seeds 0-1), at ~3 min a fit on one
+  thread instead of ~1. Fine-tuning keeps stage 2's steps (its own plan: 9x stage 2's time).
 - pseudo-labels off in finetune mode: FINETUNE_EVIDENCE (one seed, 5-shot; the 10-shot
   finetune run could not be completed on the shared machine).
 """
