@@ -16,7 +16,7 @@ from serve_helpers import ThreadServer, error_of, wait_until
 from contrastkit.apps.embedder import Embedder
 from contrastkit.apps.serve import Batching, ServeOptions, create_app
 from contrastkit.apps.serve.batcher import Batcher, QueueFull
-from contrastkit.errors import DataError
+from contrastkit.errors import ConfigError, DataError
 
 
 def fake_vectors(texts: list[str]) -> np.ndarray:
@@ -55,6 +55,47 @@ def test_concurrent_requests_share_encoder_calls_and_get_their_own_rows():
         np.testing.assert_array_equal(result, fake_vectors(request))
     assert isinstance(results[-1], DataError)
     assert max(calls) == 16 and len(calls) < 21  # gathered, at most max_batch_size inputs
+
+
+def test_workers_encode_batches_at_the_same_time_and_rows_stay_their_own():
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def encode(texts):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return fake_vectors(texts)
+
+    async def main(workers: int):
+        options = Batching(max_batch_size=2, max_wait_ms=0, max_queue=100, workers=workers)
+        batcher = Batcher(encode, options)
+        batcher.start()
+        requests = [[f"text {i}", "b" * i] for i in range(12)]
+        start = time.perf_counter()
+        results = await asyncio.gather(*(batcher.embed(r) for r in requests))
+        elapsed = time.perf_counter() - start
+        await batcher.stop()
+        for request, result in zip(requests, results, strict=True):
+            np.testing.assert_array_equal(result, fake_vectors(request))
+        return elapsed
+
+    one = run(main(1))
+    assert most[0] == 1
+    three = run(main(3))
+    assert most[0] == 3 and three < one * 0.6  # 12 batches of one request, 3 at a time
+
+
+def test_the_number_of_workers():
+    from contrastkit.apps.serve.options import MAX_CPU_WORKERS, encoder_workers
+
+    assert encoder_workers(3) == 3
+    assert 1 <= encoder_workers(None) <= MAX_CPU_WORKERS
+    with pytest.raises(ConfigError, match="--workers"):
+        ServeOptions(batching=Batching(workers=0)).check()
 
 
 def test_a_lone_request_waits_at_most_max_wait():

@@ -106,3 +106,16 @@ def test_encode_equals_sentence_transformers_encode(encoder, monkeypatch, budget
     np.testing.assert_allclose(encoder.encode(texts[:2]), reference[:2], atol=2e-5)  # no dropout
     assert encoder.st.training  # and the mode it found is given back
     encoder.eval()
+
+
+def test_encode_from_several_threads_at_once(encoder):
+    """The service's encoder workers call one model from several threads: every call gets
+    its own texts' embeddings (the tokenizer, which is not safe to share, takes turns)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [[TEXTS[(i + j) % len(TEXTS)] + f" {i}" for j in range(3)] for i in range(24)]
+    expected = [encoder.encode(batch) for batch in batches]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(encoder.encode, batches))
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-5)

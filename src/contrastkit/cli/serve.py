@@ -33,6 +33,7 @@ def serve_command(
     calibrate: str | None = typer.Option(None, "--calibrate", help="Labelled pairs (sentence1,sentence2,label) to choose the /duplicates threshold on (F1-best)."),
     max_batch_size: int = typer.Option(MAX_BATCH_SIZE, "--max-batch-size", help="Most inputs per encoder call."),
     max_wait_ms: float = typer.Option(MAX_WAIT_MS, "--max-wait-ms", help="Longest a request waits for others to share its encoder call."),
+    workers: int | None = typer.Option(None, "--workers", help="Encoder threads, a batch each [default: one per CPU core, up to 4; 1 on a GPU]."),
     max_queue: int = typer.Option(MAX_QUEUE, "--max-queue", help="Inputs that may wait for the encoder; beyond, requests get 429."),
     max_inputs: int = typer.Option(MAX_INPUTS, "--max-inputs", help="Most inputs (texts, vectors, ids) per request (413 beyond)."),
     max_chars: int = typer.Option(MAX_CHARS, "--max-chars", help="Most characters per text (413 beyond)."),
@@ -64,7 +65,7 @@ def serve_command(
         calibration=calibration, api_key=read_key(api_key_file),
         allow_unauthenticated_writes=allow_unauthenticated_writes,
         limits=Limits(max_inputs=max_inputs, max_chars=max_chars, max_body_bytes=max_body_bytes),
-        batching=Batching(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue),
+        batching=Batching(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue, workers=workers),
         quiet=quiet,
     )
     run_server(options, host, port, out=lambda line: out.print(line, highlight=False, soft_wrap=True, markup=False), key_file=api_key_file)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,10 @@ CHUNK_TOKENS = {"cpu": 512, "cuda": 65536}
 # at a time, 256 and 512: 209-225 and 208-224 against 145-155.
 ENCODE_TOKENS = {"cpu": 256, "cuda": 65536}
 ENCODE_WINDOW = 4096  # texts whose token counts are taken at once
+# A fast tokenizer sets its padding and truncation on each call, so two threads calling one
+# at once fail ("Already borrowed"); encoding itself is safe from several threads (the
+# service's encoder workers), so only the tokenizer calls take turns.
+TOKENIZER_LOCK = threading.Lock()
 
 
 def length_chunks(order: np.ndarray, lengths: np.ndarray, budget: int) -> list[np.ndarray]:
@@ -151,7 +156,8 @@ class TextEncoder(nn.Module):
     def _embed(self, texts: list[str]) -> Tensor:
         # sentence-transformers 6.2 renamed tokenize -> preprocess; accept both.
         prepare = getattr(self.st, "preprocess", None) or self.st.tokenize
-        features = prepare(texts)
+        with TOKENIZER_LOCK:
+            features = prepare(texts)
         features = {
             k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()
         }
@@ -164,9 +170,10 @@ class TextEncoder(nn.Module):
         tokenizer = getattr(self.st, "tokenizer", None)
         if tokenizer is None:
             return np.array([len(t) for t in texts])
-        ids = tokenizer(
-            texts, add_special_tokens=False, truncation=True, max_length=self.st.max_seq_length
-        )["input_ids"]
+        with TOKENIZER_LOCK:
+            ids = tokenizer(
+                texts, add_special_tokens=False, truncation=True, max_length=self.st.max_seq_length
+            )["input_ids"]
         return np.array([len(row) for row in ids])
 
     @torch.no_grad()

@@ -1,9 +1,10 @@
 """Dynamic batching: the inputs of concurrent requests are gathered into one encoder call.
 
 A batch is sent to the encoder when it holds `max_batch_size` inputs or when its oldest
-request has waited `max_wait_ms`. The encoder runs in one worker thread, so the event loop
-keeps answering (health checks, 429s) while it works, and the next batch is gathered
-meanwhile. At most `max_queue` inputs wait; a request that would pass it is refused at once
+request has waited `max_wait_ms`. The encoder runs in `workers` threads (a batch each; torch lets go of the GIL
+while it computes, so on a CPU each worker takes a core), so the event loop keeps answering
+(health checks, 429s) while they work, and the next batch is gathered while all are busy.
+At most `max_queue` inputs wait; a request that would pass it is refused at once
 (`QueueFull`) instead of waiting ever longer."""
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ class Batcher:
         self.on_batch, self.on_depth = on_batch, on_depth
         self.waiting: deque[_Request] = deque()
         self.depth = 0  # inputs waiting, not yet taken by the encoder
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        workers = options.workers or 1  # the service decides how many (options.encoder_workers)
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="encoder")
+        self.free_workers = asyncio.Semaphore(workers)
+        self.in_flight: set[asyncio.Task] = set()
         self.task: asyncio.Task | None = None
         self.wake = asyncio.Event()
 
@@ -61,6 +65,7 @@ class Batcher:
                 await self.task
             except asyncio.CancelledError:
                 pass
+        await asyncio.gather(*self.in_flight, return_exceptions=True)
         self.executor.shutdown(wait=True)
 
     async def embed(self, inputs: list | np.ndarray) -> np.ndarray:
@@ -74,7 +79,7 @@ class Batcher:
         return await future
 
     async def run_in_worker(self, function: Callable, *args):
-        """Run `function(*args)` in the encoder's thread (after the batch it is working on)."""
+        """Run `function(*args)` in an encoder thread (after the batches before it)."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
     def _set_depth(self, depth: int) -> None:
@@ -83,13 +88,24 @@ class Batcher:
 
     async def _run(self) -> None:
         while True:
+            await self.free_workers.acquire()
             while not self.waiting:
                 self.wake.clear()
                 await self.wake.wait()
             await self._gather()
             batch = self._take()
-            if batch:
-                await self._encode(batch)
+            if not batch:
+                self.free_workers.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._encode_then_free(batch))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def _encode_then_free(self, batch: list[_Request]) -> None:
+        try:
+            await self._encode(batch)
+        finally:
+            self.free_workers.release()
 
     async def _gather(self) -> None:
         """Wait until a full batch waits or the oldest request has waited long enough."""

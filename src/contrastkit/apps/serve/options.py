@@ -4,6 +4,7 @@ what it was measured on."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,10 @@ MAX_WAIT_MS = 5.0
 # Texts waiting for the encoder before new requests are refused with 429: at about 100
 # texts/s, 512 is a wait of about 5 s (on a GPU, well under one).
 MAX_QUEUE = 512
+# Encoder threads when none is asked for: one per CPU core the process may use (torch lets go
+# of the GIL while it computes), at most MAX_CPU_WORKERS; one on a GPU, which runs one batch
+# at a time anyway.
+MAX_CPU_WORKERS = 4
 # Per request: inputs (OpenAI allows 2048; a request must fit in the queue), characters per
 # input (all-MiniLM-L6-v2 reads 256 tokens, about 1000 characters of English; longer texts are
 # truncated by the model, not refused, up to this), and the body (256 vectors of 1536 floats
@@ -48,6 +53,7 @@ class Batching:
     max_batch_size: int = MAX_BATCH_SIZE
     max_wait_ms: float = MAX_WAIT_MS
     max_queue: int = MAX_QUEUE
+    workers: int | None = None  # None: encoder_workers() chooses
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ class ServeOptions:
             "max_batch_size": self.batching.max_batch_size,
             "max_queue": self.batching.max_queue,
         }
+        if self.batching.workers is not None:
+            values["workers"] = self.batching.workers
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a whole number >= 1")
@@ -93,3 +101,16 @@ class ServeOptions:
         if self.api_key is not None and not self.api_key.strip():
             raise ConfigError("the API key is empty")
         return self
+
+
+def encoder_workers(requested: int | None) -> int:
+    """The encoder threads to run: `requested`, else one per usable CPU core (at most
+    MAX_CPU_WORKERS), or one when a GPU is there."""
+    if requested is not None:
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_CPU_WORKERS, cores or 1))

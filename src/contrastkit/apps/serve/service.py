@@ -5,6 +5,7 @@ listening, so that /health can say "loading" (503) until it is ready."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import warnings
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from contrastkit.apps.serve.batcher import Batcher
 from contrastkit.apps.serve.errors import ApiError
 from contrastkit.apps.serve.memory import MemoryTrimmer
 from contrastkit.apps.serve.metrics import Metrics
-from contrastkit.apps.serve.options import ServeOptions
+from contrastkit.apps.serve.options import Batching, ServeOptions, encoder_workers
 from contrastkit.errors import UserError
 
 
@@ -79,10 +80,10 @@ class Service:
         """Start the batcher on the running loop and loading in a thread; then
         `on_ready()` (in that thread) or `on_failure(exc)` (on the loop)."""
         loop = asyncio.get_running_loop()
+        batching = share_cores(self.options.batching)
         self.batcher = Batcher(
-            self._encode, self.options.batching, self.metrics.batch_size.observe,
-            self.metrics.queue_depth.set,
-        )  # fmt: skip
+            self._encode, batching, self.metrics.batch_size.observe, self.metrics.queue_depth.set
+        )
         self.batcher.start()
 
         def load_then_report() -> None:
@@ -159,6 +160,17 @@ class Service:
         if self.embedder is None or self.embedder.kind != "vectors":
             return None
         return self.embedder.dim or (self.index.dim if self.index is not None else None)
+
+
+def share_cores(batching: Batching) -> Batching:
+    """`batching` with its number of encoder workers decided; with several, torch's threads
+    are shared among them (each worker's operations use its share, not every core)."""
+    workers = encoder_workers(batching.workers)
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
+    return dataclasses.replace(batching, workers=workers)
 
 
 def model_name(model: str | None, kind: str) -> str:
