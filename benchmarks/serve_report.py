@@ -20,6 +20,7 @@ def render(meta: dict, records: list[dict], args) -> str:
     by = {(r["part"], r.get("clients")): r for r in records}
     offline = by[("offline", None)]["throughput"]
     ours = by.get(("offline-contrastkit", None))
+    every = by.get(("offline-all-cores", None))
     levels = sorted(c for part, c in by if part == "serve")
     lines = [
         "# contrastkit serve under load",
@@ -28,7 +29,7 @@ def render(meta: dict, records: list[dict], args) -> str:
         f"other jobs** (load average {meta['load_at_start'][0]:.1f} at the start, "
         f"{meta['load_at_end'][0]:.1f} at the end; each row gives it before and after)",
         f"- model: the shipped all-MiniLM-L6-v2 on CPU, {meta['threads']} torch thread(s) in every "
-        "process; requests: one Banking77 test question each, POST /v1/embeddings",
+        "process (the service runs one encoder worker per core, `--workers`); requests: one Banking77 test question each, POST /v1/embeddings",
         f"- command: `{meta['command']}`; {args.seconds:g} s per level; the clients run in one "
         "process on the same machine (httpx, asyncio); CPU seconds used by the server and the "
         "clients are given for each level",
@@ -38,6 +39,12 @@ def render(meta: dict, records: list[dict], args) -> str:
             f"; contrastkit's own offline encode (length-packed chunks, the path the server "
             f"uses): **{ours['throughput']:.1f} texts/s**, {ours['per_cpu_s']:.1f} per CPU second"
             if ours
+            else ""
+        )
+        + (
+            f"; sentence-transformers' offline encode on all {every['threads']} cores (torch "
+            f"threads): **{every['throughput']:.1f} texts/s**"
+            if every
             else ""
         ),
         "- the machine is shared, so a process gets the CPU share the others leave it; "
