@@ -83,9 +83,9 @@ CHUNK_TOKENS = {"cpu": 512, "cuda": 65536}
 # at a time, 256 and 512: 209-225 and 208-224 against 145-155.
 ENCODE_TOKENS = {"cpu": 256, "cuda": 65536}
 ENCODE_WINDOW = 4096  # texts whose token counts are taken at once
-# A fast tokenizer sets its padding and truncation on each call, so two threads calling one
-# at once fail ("Already borrowed"); encoding itself is safe from several threads (the
-# service's encoder workers), so only the tokenizer calls take turns.
+# A fast tokenizer sets its padding and truncation on each call, and two threads calling one
+# at once can fail ("Already borrowed", huggingface/tokenizers#537); the model's forward is
+# safe from several threads (the service's encoder workers), so only tokenizer calls take turns.
 TOKENIZER_LOCK = threading.Lock()
 
 
