@@ -8,9 +8,9 @@ The stages, each with its own plan:
    except that fine-tuning a text model takes one epoch (SimCSE's own recipe).
 2. supervised: the fit's method on the labelled rows, exactly the plan of a fit without
    unlabelled rows.
-3. pseudo-labelled (`pseudo_labels`; default on in adapter mode, off in finetune mode): every unlabelled row whose nearest
-   labelled class beats the runner-up by `pseudo_label_margin` in cosine takes that class and
-   joins the labelled rows; the same method trains on both, continuing from stage 2's
+3. pseudo-labelled (`pseudo_labels`; default on in adapter mode, off in finetune mode): every
+   unlabelled row whose nearest labelled class beats the runner-up by `pseudo_label_margin` in
+   cosine takes that class and joins the labelled rows; the same method trains on both, continuing from stage 2's
    weights, with the plan of a fit on those rows (finetune mode: for as many steps as stage 2
    took).
 
