@@ -78,10 +78,6 @@ class Batcher:
         self.wake.set()
         return await future
 
-    async def run_in_worker(self, function: Callable, *args):
-        """Run `function(*args)` in an encoder thread (after the batches before it)."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
-
     def _set_depth(self, depth: int) -> None:
         self.depth = depth
         self.on_depth(depth)
