@@ -92,7 +92,9 @@ def test_a_single_text_batch(encoder):
 
 
 @pytest.mark.parametrize("budget", [40, 256])
-def test_encode_equals_sentence_transformers_encode(encoder, monkeypatch, budget):
+def test_padded_encode_equals_sentence_transformers_encode(encoder, monkeypatch, budget):
+    """The padded path (a GPU's, or a model that cannot be packed: tests/models/test_packing)."""
+    monkeypatch.setattr(encoder, "_packing", False)
     monkeypatch.setitem(text_module.ENCODE_TOKENS, "cpu", budget)
     monkeypatch.setattr(text_module, "ENCODE_WINDOW", 3)  # windows of texts, sorted by length
     rng = np.random.default_rng(0)
