@@ -89,6 +89,35 @@ def test_workers_encode_batches_at_the_same_time_and_rows_stay_their_own():
     assert most[0] == 3 and three < one * 0.6  # 12 batches of one request, 3 at a time
 
 
+def test_requests_that_arrive_together_are_shared_among_the_free_workers():
+    """Clients answered together come back together: 16 waiting inputs go to two free
+    workers as 8 and 8, not 16 to one while the other idles (one at a time still gets all)."""
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def encode(texts):
+        with lock:
+            calls.append(len(texts))
+        time.sleep(0.05)
+        return fake_vectors(texts)
+
+    async def main(workers: int):
+        calls.clear()
+        options = Batching(max_batch_size=32, max_wait_ms=30, max_queue=100, workers=workers)
+        batcher = Batcher(encode, options)
+        batcher.start()
+        requests = [[f"text {i}"] for i in range(16)]
+        results = await asyncio.gather(*(batcher.embed(r) for r in requests))
+        await batcher.stop()
+        for request, result in zip(requests, results, strict=True):
+            np.testing.assert_array_equal(result, fake_vectors(request))
+        return sorted(calls)
+
+    assert run(main(2)) == [8, 8]
+    assert run(main(3)) == [5, 5, 6]
+    assert run(main(1)) == [16]
+
+
 def test_the_number_of_workers():
     from contrastkit.apps.serve.options import MAX_CPU_WORKERS, encoder_workers
 

@@ -1,7 +1,7 @@
 """Dynamic batching: the inputs of concurrent requests are gathered into one encoder call.
 
 A batch is sent to the encoder when it holds `max_batch_size` inputs or when its oldest
-request has waited `max_wait_ms`. The encoder runs in `workers` threads, a batch each (torch
+request has waited `max_wait_ms`; the inputs waiting then are shared among the free workers. The encoder runs in `workers` threads, a batch each (torch
 lets go of the GIL while it computes, so on a CPU each worker keeps a core busy); the event
 loop keeps answering (health checks, 429s) while they work, and the next batch is gathered
 while all are busy. At most `max_queue` inputs wait; a request that would pass it is refused
@@ -50,7 +50,9 @@ class Batcher:
         self.depth = 0  # inputs waiting, not yet taken by the encoder
         workers = options.workers or 1  # the service decides how many (options.encoder_workers)
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="encoder")
+        self.workers = workers
         self.free_workers = asyncio.Semaphore(workers)
+        self.busy = 0  # workers encoding a batch now
         self.in_flight: set[asyncio.Task] = set()
         self.task: asyncio.Task | None = None
         self.wake = asyncio.Event()
@@ -89,10 +91,11 @@ class Batcher:
                 self.wake.clear()
                 await self.wake.wait()
             await self._gather()
-            batch = self._take()
+            batch = self._take(self._share())
             if not batch:
                 self.free_workers.release()
                 continue
+            self.busy += 1
             task = asyncio.get_running_loop().create_task(self._encode_then_free(batch))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
@@ -101,6 +104,7 @@ class Batcher:
         try:
             await self._encode(batch)
         finally:
+            self.busy -= 1
             self.free_workers.release()
 
     async def _gather(self) -> None:
@@ -116,13 +120,20 @@ class Batcher:
             except TimeoutError:
                 return
 
-    def _take(self) -> list[_Request]:
-        """Whole requests, oldest first, up to max_batch_size inputs (at least one request);
+    def _share(self) -> int:
+        """The inputs this batch may take: the waiting ones shared among the free workers, at
+        most max_batch_size. Clients that are answered together come back together; one
+        worker taking all of them would leave the others idle."""
+        free = max(1, self.workers - self.busy)
+        return min(self.options.max_batch_size, -(-self.depth // free))
+
+    def _take(self, limit: int) -> list[_Request]:
+        """Whole requests, oldest first, up to `limit` inputs (at least one request);
         requests whose client went away are dropped."""
         batch, size = [], 0
         while self.waiting:
             request = self.waiting[0]
-            if batch and size + len(request.inputs) > self.options.max_batch_size:
+            if batch and size + len(request.inputs) > limit:
                 break
             self.waiting.popleft()
             self._set_depth(self.depth - len(request.inputs))
