@@ -1,10 +1,13 @@
 """`contrastkit serve` as a process: it prints where it listens and how to call it, logs one
-line per request and never the key, answers 429 at once when its queue is full, finishes the
-requests in flight on SIGTERM and exits 0, refuses a model other than its index's (exit 2),
-and a kill -9 in the middle of saving the index leaves a folder that loads."""
+line per request and never the key, answers a request that is not HTTP in JSON, 429 at once
+when its queue is full, finishes the requests in flight on SIGTERM and exits 0, refuses a
+model other than its index's (exit 2), and a kill -9 in the middle of saving the index leaves
+a folder that loads."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 
@@ -43,6 +46,17 @@ def post_later(
     return thread
 
 
+def raw_exchange(url: str, request: bytes) -> bytes:
+    """What the server at `url` answers to `request` sent as raw bytes, until it closes."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def test_queue_full_sigterm_drain_and_a_log_without_the_key(model, tmp_path):
     path, X = model
     key_file = tmp_path / "key"
@@ -68,6 +82,10 @@ def test_queue_full_sigterm_drain_and_a_log_without_the_key(model, tmp_path):
             httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {KEY[:-1]}"}).status_code
             == 401
         )
+        malformed = raw_exchange(url, b"NOT HTTP AT ALL\r\n\r\n")
+        head, _, body = malformed.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head
+        assert json.loads(body)["error"]["type"] == "invalid_request_error"
         in_flight: list = []
         drained = post_later(endpoint, {"input": X[5:6].tolist()}, auth, in_flight)
         time.sleep(0.4)  # in flight: waiting for its batch
@@ -85,7 +103,9 @@ def test_queue_full_sigterm_drain_and_a_log_without_the_key(model, tmp_path):
     assert f"listening on {url}" in output
     assert f'curl -s {url}/v1/embeddings -H "Authorization: Bearer $(cat {key_file})"' in output
     assert "POST /v1/embeddings 429 " in output and "GET /metrics 401 " in output
-    assert output.rstrip().endswith("stopped")
+    assert "Invalid HTTP request received." in output  # uvicorn's warning, in the server's log
+    ours = [line for line in output.splitlines() if not line.startswith("WARNING:")]
+    assert ours[-1] == "stopped"
 
 
 def test_a_model_other_than_the_indexs_is_refused_at_start(model, tmp_path):

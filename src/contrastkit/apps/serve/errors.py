@@ -57,14 +57,15 @@ def error_response(
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    body = error_body(status, message, param, code)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None):
+    """{"error": {...}}: the body of every error answer, `message` on one line."""
     line = " ".join(str(message).split())
-    body = {
-        "message": line,
-        "type": TYPES.get(status, "server_error"),
-        "param": param,
-        "code": code,
-    }
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    error = {"message": line, "type": TYPES.get(status, "server_error"), "param": param}
+    return {"error": {**error, "code": code}}
 
 
 def validation_message(exc: RequestValidationError) -> tuple[int, str, str | None]:

@@ -17,6 +17,7 @@ import uvicorn
 
 from contrastkit.apps.serve.app import create_app
 from contrastkit.apps.serve.options import ServeOptions
+from contrastkit.apps.serve.protocol import json_errors_protocol
 from contrastkit.apps.serve.service import Service, check_paths
 from contrastkit.errors import UserError
 
@@ -122,6 +123,7 @@ def run_server(
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on",
         timeout_graceful_shutdown=DRAIN_SECONDS, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=json_errors_protocol(),
     )  # fmt: skip
     server = holder["server"] = _Server(config)
     out(
