@@ -6,21 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from text_samples import TEXTS
 
 from contrastkit.models import packing
 from contrastkit.models import text as text_module
 from contrastkit.models.packing import packed_rows
-
-TEXTS = [
-    "hi",
-    "my card has still not arrived after two weeks, what should i do about it now?",
-    "top up failed",
-    "why was i charged a fee for a transfer to my friend's account in another currency",
-    "pin blocked",
-    "Où est ma carte ? 🙂",
-    "the atm kept my card",
-    "is there a limit on how much i can top up in one day with apple pay or google pay",
-]
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -59,7 +49,7 @@ def test_packed_encode_equals_sentence_transformers_encode(encoder, monkeypatch,
     monkeypatch.setattr(packing, "PACK_TOKENS", budget)  # 20: every text alone or nearly
     monkeypatch.setattr(text_module, "ENCODE_WINDOW", 5)
     assert encoder.packs()
-    texts = TEXTS + [TEXTS[0], "word " * 400]  # a repeat, and a text the model truncates
+    texts = [*TEXTS, TEXTS[0], "Où est ma carte ? 🙂", "word " * 400]  # a repeat; truncated
     reference = encoder.st.encode(texts, batch_size=len(texts), normalize_embeddings=True)
     Z = encoder.encode(texts)
     assert Z.dtype == np.float32 and Z.shape == (len(texts), encoder.dim)

@@ -7,20 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from text_samples import TEXTS
 
 from contrastkit.models import text as text_module
 from contrastkit.models.text import length_chunks
-
-TEXTS = [
-    "hi",
-    "my card has still not arrived after two weeks, what should i do about it now?",
-    "top up failed",
-    "why was i charged a fee for a transfer to my friend's account in another currency",
-    "pin blocked",
-    "how do i change my address",
-    "the atm kept my card",
-    "is there a limit on how much i can top up in one day with apple pay or google pay",
-]
 
 
 @pytest.mark.parametrize("seed", range(5))
