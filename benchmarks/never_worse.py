@@ -221,7 +221,8 @@ def section(records: list[dict]) -> str:
         "measured on valid.csv and held-out parts of train.csv only, is in that module's "
         "docstring. The finetune plan is unchanged.",
         "",
-        f"Machine: {'; '.join(machines)}; one run at a time, beside other people's jobs on "
+        f"Machine: {'; '.join(machines)}; at most two runs at a time (one torch thread each; "
+        "the load at the start of each run is in the JSONL), beside other people's jobs on "
         "the same 2 cores. 2-shot: the first two rows of each class of train_5.csv (the "
         "largest few-shot size whose SetFit default plan ends within an hour here). Raw "
         "results: `benchmarks/results/never_worse.jsonl`.",
