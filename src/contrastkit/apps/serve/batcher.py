@@ -1,11 +1,12 @@
 """Dynamic batching: the inputs of concurrent requests are gathered into one encoder call.
 
 A batch is sent to the encoder when it holds `max_batch_size` inputs or when its oldest
-request has waited `max_wait_ms`; the inputs waiting then are shared among the free workers. The encoder runs in `workers` threads, a batch each (torch
-lets go of the GIL while it computes, so on a CPU each worker keeps a core busy); the event
-loop keeps answering (health checks, 429s) while they work, and the next batch is gathered
-while all are busy. At most `max_queue` inputs wait; a request that would pass it is refused
-at once (`QueueFull`) instead of waiting ever longer."""
+request has waited `max_wait_ms`; the inputs waiting then are shared among the free workers.
+The encoder runs in `workers` threads, a batch each (torch lets go of the GIL while it
+computes, so on a CPU each worker keeps a core busy); the event loop keeps answering (health
+checks, 429s) while they work, and the next batch is gathered while all are busy. At most
+`max_queue` inputs wait; a request that would pass it is refused at once (`QueueFull`)
+instead of waiting ever longer."""
 
 from __future__ import annotations
 

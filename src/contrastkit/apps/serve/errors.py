@@ -61,7 +61,9 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def error_body(status: int, message: str, param: str | None = None, code: str | None = None):
+def error_body(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> dict:
     """{"error": {...}}: the body of every error answer, `message` on one line."""
     line = " ".join(str(message).split())
     error = {"message": line, "type": TYPES.get(status, "server_error"), "param": param}
