@@ -90,6 +90,6 @@ def test_a_model_without_mean_pooling_is_not_packed(encoder):
     assert packing.packable(encoder.st)
     cls = SentenceTransformer(modules=[encoder.st[0], Pooling(encoder.dim, pooling_mode="cls")])
     assert not packing.packable(cls)
-    dense_after = [encoder.st[0], encoder.st[1], Normalize(), Normalize()]
-    assert not packing.packable(SentenceTransformer(modules=dense_after))
+    more_after_pooling = [encoder.st[0], encoder.st[1], Normalize(), Normalize()]
+    assert not packing.packable(SentenceTransformer(modules=more_after_pooling))
     assert packing.packable(SentenceTransformer(modules=[encoder.st[0], encoder.st[1]]))

@@ -8,14 +8,15 @@ them instead: the texts' tokens in one row, position ids restarting at 0 for eac
 attention mask that keeps each text to its own tokens (block-diagonal). Mean pooling then
 averages each text's own tokens. The result is that of the padded forward up to rounding.
 
-Texts per CPU second with all-MiniLM-L6-v2 (1 thread, 2-core AMD EPYC, random Banking77
-questions, padded in length-sorted chunks of 256 tokens against packed in rows of 256):
+Texts per CPU second with all-MiniLM-L6-v2 (1 thread, 2-core AMD EPYC beside two other jobs,
+random Banking77 questions, padded in length-sorted chunks of 256 tokens against packed in
+rows of 256):
 8 at a time 123-134 against 169-185, 16: 149-152 against 190-204, 32: 167-174 against
 201-208, 256: 215-218 against 204-208 (a row of 256 tokens pays attention over all of them).
 
 Only sentence-transformers models made of a transformer, mean pooling and (optionally) a
 normalisation are packed, and only after a check at first use that packed and padded
-embeddings of a few texts agree (`packing_agrees`); any other model keeps the padded path.
+embeddings of a few texts agree (`TextEncoder.packs`); any other model keeps the padded path.
 """
 
 from __future__ import annotations
