@@ -77,6 +77,9 @@ def test_text_models_count_tokens_and_others_do_not(minilm, tmp_path):
     assert minilm.count_tokens(["hello world", "unbelievably"]).tolist() == [2, 5]
     assert load_embedder(refined_vectors_model(tmp_path / "m", X)).count_tokens is None
     base = FrozenTextBase(None, "cpu")
-    for backbone in (AdapterBackbone("text", 384, base, "cpu"), TextFinetuneBackbone(None, "cpu")):
+    adapter = AdapterBackbone("text", 384, base, "cpu")
+    assert token_counter_of(base) is not None and token_counter_of(adapter) is not None
+    assert base._encoder is None  # the counters load the transformer when first used
+    for backbone in (base, adapter, TextFinetuneBackbone(None, "cpu")):
         assert token_counter_of(backbone)(["hello world"]).tolist() == [2]
     assert token_counter_of(AdapterBackbone("vectors", 12, None, "cpu")) is None

@@ -113,7 +113,7 @@ def _sentence_transformer(model: str | None, device: str, cache: bool) -> Embedd
     name = "all-MiniLM-L6-v2 (shipped)" if reference is None else f"the model in {base.path}"
     return Embedder(
         "text", base.dim, model_fingerprint(base.path), reference, name, lambda t: base.encode(t),
-        lambda texts: base.encoder.token_counts(texts),
+        token_counter_of(base),
     )  # fmt: skip
 
 
@@ -142,13 +142,18 @@ def _refined(folder: Path, device: str, cache: bool) -> Embedder:
 
 
 def token_counter_of(backbone) -> Callable[[list[str]], np.ndarray] | None:
-    """The token counter of a refined model's transformer (fine-tuned, or the base of an
-    adapter over text); None for models of vectors or images."""
+    """The token counter of a model's transformer (a frozen text base, a fine-tuned one, or the
+    base of an adapter over text); None for models of vectors or images. A frozen base loads
+    its transformer only when tokens are first counted (not to build the counter)."""
     from contrastkit.models.backbones import FrozenTextBase
     from contrastkit.models.text import TextEncoder
 
-    encoder = getattr(backbone, "encoder", None)
-    if not isinstance(encoder, TextEncoder):
+    base = backbone if isinstance(backbone, FrozenTextBase) else None
+    if base is None:
+        encoder = getattr(backbone, "encoder", None)
+        if isinstance(encoder, TextEncoder):
+            return encoder.token_counts
         base = getattr(backbone, "base", None)
-        encoder = base.encoder if isinstance(base, FrozenTextBase) else None
-    return None if encoder is None else encoder.token_counts
+    if not isinstance(base, FrozenTextBase):
+        return None
+    return lambda texts: base.encoder.token_counts(texts)
