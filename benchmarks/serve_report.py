@@ -29,7 +29,8 @@ def render(meta: dict, records: list[dict], args) -> str:
         f"other jobs** (load average {meta['load_at_start'][0]:.1f} at the start, "
         f"{meta['load_at_end'][0]:.1f} at the end; each row gives it before and after)",
         f"- model: the shipped all-MiniLM-L6-v2 on CPU, {meta['threads']} torch thread(s) in every "
-        "process (the service runs one encoder worker per core, `--workers`); requests: one Banking77 test question each, POST /v1/embeddings",
+        "process (the service runs one encoder worker per core, `--workers`); requests: one "
+        "Banking77 test question each, POST /v1/embeddings",
         f"- command: `{meta['command']}`; {args.seconds:g} s per level; the clients run in one "
         "process on the same machine (asyncio, one keep-alive connection each, a lean HTTP/1.1 "
         "client); CPU seconds used by the server and the "
@@ -37,8 +38,8 @@ def render(meta: dict, records: list[dict], args) -> str:
         f"- offline batched `SentenceTransformer.encode` (batch 32): **{offline:.1f} texts/s**, "
         f"{by[('offline', None)]['per_cpu_s']:.1f} texts per CPU second"
         + (
-            f"; contrastkit's own offline encode (texts packed in rows of 256 tokens, the path the server "
-            f"uses): **{ours['throughput']:.1f} texts/s**, {ours['per_cpu_s']:.1f} per CPU second"
+            "; contrastkit's own offline encode (texts packed in rows of 256 tokens, the path the "
+            f"server uses): **{ours['throughput']:.1f} texts/s**, {ours['per_cpu_s']:.1f} per CPU second"
             if ours
             else ""
         )

@@ -106,7 +106,7 @@
     in the adapter 0.3 85.49 / 86.06 / 0.553; weight decay 0.1 with dropout 0.2 85.58 / 86.05
     / 0.554 (`--extra '{"batch_size": 128}'` etc.).
   The defaults' probe is above the frozen one on valid.csv by 0.41 points (0.00 to 0.91 by
-  seed); the 0.14 under it on test.csv is within that spread, and no change above lifts the
+  seed); the 0.18 under it on test.csv (seeds 0-4) is within that spread, and no change above lifts the
   10-shot probe without lowering 5-shot or 2-shot, so none was made. What `refine --test`
   pays for its check rows (trained without them, still reference rows): 85.69 / 85.64 / 0.551,
   5-shot 78.04 / 79.91 / 0.494: a last fit on every row after the check would win back 0.35

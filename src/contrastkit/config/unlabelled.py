@@ -10,9 +10,9 @@ The stages, each with its own plan:
    unlabelled rows.
 3. pseudo-labelled (`pseudo_labels`; default on in adapter mode, off in finetune mode): every
    unlabelled row whose nearest labelled class beats the runner-up by `pseudo_label_margin` in
-   cosine takes that class and joins the labelled rows; the same method trains on both, continuing from stage 2's
-   weights, with the plan of a fit on those rows (finetune mode: for as many steps as stage 2
-   took).
+   cosine takes that class and joins the labelled rows; the same method trains on both,
+   continuing from stage 2's weights, with the plan of a fit on those rows (finetune mode: for
+   as many steps as stage 2 took).
 
 Evidence (Banking77, all-MiniLM-L6-v2, labelled rows train_10.csv; unlabelled rows the rest of
 train.csv minus every valid.csv and test.csv text, ~7830 rows; scored on valid.csv, kNN-1 /
