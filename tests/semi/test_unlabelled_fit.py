@@ -63,7 +63,7 @@ def test_images_with_a_self_supervised_stage(data, short_self_supervised):
     X, y, U, _, _, _ = data
     r = Refiner(**FAST, unlabelled_method="simclr", pseudo_labels=True, pseudo_label_margin=0.0)
     r.fit(as_images(X), y, X_unlabelled=as_images(U[:64]))
-    assert _stages(r) == ["self_supervised", "supervised", "pseudo_labelled"]
+    assert _stages(r) == ["self_supervised", "supervised", "adapter", "pseudo_labelled"]
     assert np.isfinite(r.transform(as_images(U[:5]))).all()
 
 
@@ -107,22 +107,44 @@ def test_pseudo_labels_are_off_by_default_in_finetune_mode(data):
         Refiner(**FAST).fit(as_images(X), y, X_unlabelled=as_images(U[:20]))
 
 
-@pytest.mark.parametrize("mode", ["adapter", "finetune"])
-def test_the_pseudo_labelled_stage_plans_as_a_fit_on_its_rows(mode):
-    """Stage 3 trains as a fit on its rows would; fine-tuning a transformer is held to stage
-    2's steps (whole epochs, at least one)."""
-    import math
-
-    from contrastkit.config.defaults import plan_training
+@pytest.mark.parametrize(
+    ("kind", "mode", "default"),
+    [("text", "adapter", True), ("vectors", "adapter", True), ("text", "finetune", True), ("images", "finetune", False)],
+)  # fmt: skip
+def test_pseudo_labels_are_on_by_default_where_measured_to_help(kind, mode, default):
     from contrastkit.config.refine_config import RefineConfig
-    from contrastkit.config.unlabelled import pseudo_label_plan
+    from contrastkit.config.unlabelled import plan_unlabelled
 
-    own = plan_training(RefineConfig(), "text", mode, 7600, 77, "supcon")
-    plan = pseudo_label_plan(RefineConfig(), "text", mode, 7600, 77, "supcon", steps=520)
-    if mode == "adapter":
-        assert plan == own
-    else:
-        per_epoch = math.ceil(7600 / own.batch_size)
-        assert plan.epochs == round(520 / per_epoch) < own.epochs
-        assert plan.batch_size == own.batch_size and plan.lr == own.lr
-        assert pseudo_label_plan(RefineConfig(), "text", mode, 7600, 77, "supcon", 3).epochs == 1
+    assert plan_unlabelled(RefineConfig(), kind, mode).pseudo_labels is default
+    assert plan_unlabelled(RefineConfig(pseudo_labels=not default), kind, mode).pseudo_labels is not default  # fmt: skip
+
+
+def test_finetune_mode_trains_an_adapter_over_the_frozen_fine_tuned_model(data, tmp_path):
+    """Finetune mode with pseudo-labels: the fine-tuned CNN stops training after the supervised
+    stage (it embeds as a labelled-only fit of the same seed), an adapter over it trains with
+    an adapter's plan (not the fine-tuning's epochs), and the model saves, loads and resumes."""
+    from contrastkit.config.defaults import plan_training
+    from contrastkit.config.unlabelled import adapter_stage_config
+
+    X, y, U, _, _, _ = data
+    images, unlabelled = as_images(X), as_images(U[:64])
+    options = dict(FAST, mode="finetune", pseudo_labels=True, pseudo_label_margin=0.0)
+    alone = Refiner(**FAST, mode="finetune").fit(images, y)
+    r = Refiner(**options).fit(images, y, X_unlabelled=unlabelled, checkpoint_dir=tmp_path / "run")
+    assert _stages(r) == ["supervised", "adapter", "pseudo_labelled"]
+    assert r.rows_["pseudo_labelled"] == 64  # margin 0: every row
+    assert r.unlabelled_["pseudo_labels_trained"] == "an adapter over the fine-tuned model"
+    Z_tuned, Z = r.backbone_.tuned.embed(unlabelled), r.transform(unlabelled)
+    np.testing.assert_allclose(Z_tuned, alone.transform(unlabelled), atol=1e-5)
+    assert not np.allclose(Z, Z_tuned, atol=1e-3)
+    plan = plan_training(adapter_stage_config(r.config), "images", "adapter", len(X), 10, "supcon")
+    adapter_epochs = {row["epoch"] for row in r.history_ if row["stage"] == "adapter"}
+    assert len(adapter_epochs) == plan.epochs != FAST["epochs"]
+    assert r.backbone_.encoder.scale == plan.residual_scale == 0.5
+    loaded = Refiner.load(r.save(tmp_path / "model"))
+    assert (tmp_path / "model" / "tuned" / "encoder.safetensors").is_file()
+    np.testing.assert_allclose(loaded.transform(unlabelled), Z, atol=1e-6)
+    np.testing.assert_allclose(loaded.base_transform(unlabelled), r.base_transform(unlabelled))
+    again = Refiner(**options).fit(images, y, X_unlabelled=unlabelled, checkpoint_dir=tmp_path / "run", resume=True)  # fmt: skip
+    assert (tmp_path / "run" / "adapter" / "latest.json").exists()
+    np.testing.assert_allclose(again.transform(unlabelled), Z, atol=1e-6)

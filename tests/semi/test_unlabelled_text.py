@@ -39,16 +39,25 @@ def _stages(refiner: Refiner) -> list[str]:
     return list(dict.fromkeys(row["stage"] for row in refiner.history_))
 
 
-def test_finetune_simcse_then_supervised_then_pseudo_labels():
+def test_finetune_simcse_then_supervised_then_an_adapter_with_pseudo_labels(tmp_path):
+    from contrastkit.apps.embedder import load_embedder
+
     X, y = [t for t, _ in LABELLED], [c for _, c in LABELLED]
-    r = Refiner(mode="finetune", epochs=1, unlabelled_method="simcse", pseudo_labels=True, pseudo_label_margin=0.0, **SMALL)  # fmt: skip
-    r.fit(X, y, X_unlabelled=UNLABELLED)
+    r = Refiner(mode="finetune", epochs=1, unlabelled_method="simcse", pseudo_label_margin=0.0, **SMALL)  # fmt: skip
+    r.fit(X, y, X_unlabelled=UNLABELLED)  # pseudo-labels: on by default for text
     assert r.mode_ == "finetune"
-    assert _stages(r) == ["self_supervised", "supervised", "pseudo_labelled"]
+    assert _stages(r) == ["self_supervised", "supervised", "adapter", "pseudo_labelled"]
     assert r.rows_["unlabelled"] == 6 and r.rows_["pseudo_labelled"] == 6  # margin 0: all of them
     assert r.unlabelled_["unlabelled_method"] == "simcse"
     Z, base = r.transform(UNLABELLED), r.base_transform(UNLABELLED)
     assert Z.shape == (6, 384) and not np.allclose(Z, base, atol=1e-4)  # the transformer moved
+    tuned = r.backbone_.tuned.embed(UNLABELLED)
+    assert not np.allclose(tuned, base, atol=1e-4) and not np.allclose(Z, tuned, atol=1e-4)
+    embedder = load_embedder(r.save(tmp_path / "model"), cache=False)
+    np.testing.assert_allclose(embedder.embed(UNLABELLED), Z, atol=1e-5)
+    # the saved transformer (tuned/) counts the tokens; it alone is not the model
+    lengths = r.backbone_.tuned.encoder.token_counts(UNLABELLED)
+    np.testing.assert_array_equal(embedder.count_tokens(UNLABELLED), lengths)
 
 
 def test_adapter_on_texts_pseudo_labels_as_the_labelled_only_model_says():

@@ -143,11 +143,13 @@ def _refined(folder: Path, device: str, cache: bool) -> Embedder:
 
 def token_counter_of(backbone) -> Callable[[list[str]], np.ndarray] | None:
     """The token counter of a model's transformer (a frozen text base, a fine-tuned one, or the
-    base of an adapter over text); None for models of vectors or images. A frozen base loads
-    its transformer only when tokens are first counted (not to build the counter)."""
+    base of an adapter over text, the fine-tuned transformer under an adapter); None for models
+    of vectors or images. A frozen base loads its transformer only when tokens are first counted
+    (not to build the counter)."""
     from contrastkit.models.backbones import FrozenTextBase
     from contrastkit.models.text import TextEncoder
 
+    backbone = getattr(backbone, "tuned", backbone)  # a fine-tuned model under an adapter
     base = backbone if isinstance(backbone, FrozenTextBase) else None
     if base is None:
         encoder = getattr(backbone, "encoder", None)

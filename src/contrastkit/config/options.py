@@ -120,7 +120,7 @@ OPTIONS: tuple[Option, ...] = (
     _recipe("views", int, "Supervised contrastive methods on images: augmented views of each row in a batch, 1 or 2 (default 1; SupCon's paper used 2).", SUPERVISED_CONTRASTIVE, ge=1, le=2),
     # -- unlabelled rows (`contrastkit refine --unlabelled`, `Refiner.fit(X, y, X_unlabelled=...)`) --
     Option("unlabelled_method", str, "With --unlabelled: a self-supervised stage on the unlabelled and training rows before the supervised one (CPFT-style): simcse (text, finetune), simclr, dcl, hcl, moco, byol, swav, barlow_twins, vicreg, or none (default: none; see contrastkit/config/unlabelled.py).", choices=("none", *UNLABELLED_VIEWS)),
-    Option("pseudo_labels", bool, "With --unlabelled: unlabelled rows confidently labelled by kNN after the supervised stage join a last supervised stage (default: on in adapter mode, off in finetune mode; see contrastkit/config/unlabelled.py)."),
+    Option("pseudo_labels", bool, "With --unlabelled: unlabelled rows confidently labelled by kNN after the supervised stage join a last supervised stage; in finetune mode they train an adapter over the fine-tuned model (default: on for text and vectors, off for images; see contrastkit/config/unlabelled.py)."),
     Option("pseudo_label_margin", float, "With --unlabelled: the cosine margin by which an unlabelled row's nearest labelled class must beat the runner-up to take its label (default: 0.05).", ge=0, le=2),
 )  # fmt: skip
 

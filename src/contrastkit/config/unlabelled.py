@@ -8,11 +8,15 @@ The stages, each with its own plan:
    except that fine-tuning a text model takes one epoch (SimCSE's own recipe).
 2. supervised: the fit's method on the labelled rows, exactly the plan of a fit without
    unlabelled rows.
-3. pseudo-labelled (`pseudo_labels`; default on in adapter mode, off in finetune mode): every
-   unlabelled row whose nearest labelled class beats the runner-up by `pseudo_label_margin` in
-   cosine takes that class and joins the labelled rows; the same method trains on both,
-   continuing from stage 2's weights, with the plan of a fit on those rows (finetune mode: for
-   as many steps as stage 2 took).
+3. finetune mode with pseudo-labels only: the fine-tuned model is frozen and an adapter over
+   its embeddings trains on the labelled rows, with the plan of an adapter fit on them (the
+   user's epochs, batch size, learning rate, rows a class and head size the fine-tuning only:
+   `adapter_stage_config`).
+4. pseudo-labelled (`pseudo_labels`; default on for text and vectors, off for images, which
+   nothing measured): every unlabelled row whose nearest labelled class beats the runner-up by
+   `pseudo_label_margin` in cosine takes that class and joins the labelled rows; the adapter
+   (of adapter mode, or of stage 3) trains on both, continuing from the stage before, with the
+   plan of an adapter fit on those rows.
 
 Evidence (Banking77, all-MiniLM-L6-v2, labelled rows train_10.csv; unlabelled rows the rest of
 train.csv minus every valid.csv and test.csv text, ~7830 rows; scored on valid.csv, kNN-1 /
@@ -36,17 +40,25 @@ linear probe % against the labelled rows; test.csv chose nothing):
   (seeds 0-2, valid: 10-shot 86.69 / 87.14, 5-shot 80.28 / 81.56). With the plan of a fit on
   stage 3's own rows (200 epochs of ~7,400): 10-shot 87.47, 87.60, 87.66 / 88.05, 88.38,
   88.05 (seeds 0-2), 5-shot 82.79, 82.60 / 82.40, 82.14 (seeds 0-1), at ~3 min a fit on one
-  thread instead of ~1. Fine-tuning keeps stage 2's steps (its own plan: 9x stage 2's time).
-- pseudo-labels off in finetune mode: FINETUNE_EVIDENCE. Tried there too (10-shot, seed 0,
-  valid kNN-1 / linear %, labelled only 86.56 / 87.08): pseudo-labels from the fine-tuned model
-  84.81 / 86.95; fine-tuning on an adapter's pseudo-labels instead (a default adapter fit with
-  the unlabelled rows labels them: 7,293 rows, 89.6 % right; 7 epochs on those and the
-  labelled rows) 86.04 / 87.40, below the adapter itself (87.47 / 88.05).
+  thread instead of ~1.
+- finetune mode: the pseudo-labels train an adapter over the fine-tuned model, not the model.
+  Tried first (10-shot, seed 0, valid kNN-1 / linear %, labelled-only finetune 86.56 / 87.08):
+  the transformer itself trained on the fine-tuned model's pseudo-labels for stage 2's steps,
+  84.81 / 86.95 (5-shot: 79.22 / 81.10 -> 78.83 / 81.30); on an adapter's pseudo-labels (7,293
+  rows, 89.6 % right; 7 epochs) 86.04 / 87.40, below that adapter itself (87.47 / 88.05); with
+  a SimCSE stage first (CPFT's recipe) 85.19 / 86.88. A transformer fine-tuned on a few rows a
+  class learns the wrong pseudo-labels by heart; an adapter over its frozen embeddings smooths
+  over them as it does over the frozen base's. Prototype of stages 2-4 (the adapter over the
+  fine-tuned model's saved embeddings, `Refiner(mode="adapter")` with the unlabelled rows):
+  10-shot seeds 0 / 1: 88.64 / 89.09 and 88.51 / 89.03 against labelled-only finetune 86.56 /
+  87.08 and 86.36 / 87.79 and the adapter with pseudo-labels over the frozen base 87.47 /
+  88.05 and 87.60 / 88.38; 5-shot seed 0: 82.73 / 82.79 against 79.22 / 81.10 and 82.79 /
+  82.40 (test.csv, chose nothing: 84.68 / 84.64). The library's own runs:
+  benchmarks/results/semi.md.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from contrastkit.config.defaults import Plan, plan_training
@@ -54,15 +66,11 @@ from contrastkit.config.options import METHOD_OPTIONS
 
 # The choices for options left unset; the evidence is in the module docstring.
 DEFAULT_UNLABELLED_METHOD = "none"
-# Pseudo-labels by mode: on where they helped on valid.csv (adapter), off where they did not
-# (text finetune; see FINETUNE_EVIDENCE) and where nothing was measured (images, a CNN trained
-# in finetune mode): the rule is "on only where measured to help".
-DEFAULT_PSEUDO_LABELS = {"adapter": True, "finetune": False}
-FINETUNE_EVIDENCE = (
-    "Banking77 5-shot (train_5.csv, 8217 unlabelled rows), finetune, seed 0, valid.csv kNN-1 / "
-    "linear %: labelled only 79.22 / 81.10; with pseudo-labels (margin 0.05, 6980 rows took "
-    "one) 78.83 / 81.30: no gain (test.csv, not used to choose: 81.27 / 81.92 -> 80.81 / 82.40)."
-)
+# Pseudo-labels by (kind, mode): on where they helped on valid.csv (text and vectors through an
+# adapter; text fine-tuned, then an adapter over it), off where nothing was measured (images, a
+# CNN trained in finetune mode): the rule is "on only where measured to help".
+DEFAULT_PSEUDO_LABELS = {("text", "adapter"): True, ("vectors", "adapter"): True,
+                         ("text", "finetune"): True, ("images", "finetune"): False}  # fmt: skip
 DEFAULT_PSEUDO_LABEL_MARGIN = 0.05
 SELF_SUPERVISED_TEXT_FINETUNE_EPOCHS = 1
 UNLABELLED_OPTIONS = ("unlabelled_method", "pseudo_labels", "pseudo_label_margin")
@@ -86,10 +94,10 @@ class UnlabelledPlan:
         }
 
 
-def plan_unlabelled(config, mode: str) -> UnlabelledPlan:
-    """The user's choices over the defaults of `mode` (adapter or finetune)."""
+def plan_unlabelled(config, kind: str, mode: str) -> UnlabelledPlan:
+    """The user's choices over the defaults of rows of `kind` in `mode` (adapter or finetune)."""
     method = config.unlabelled_method or DEFAULT_UNLABELLED_METHOD
-    default = DEFAULT_PSEUDO_LABELS.get(mode, False)
+    default = DEFAULT_PSEUDO_LABELS.get((kind, mode), False)
     pseudo = default if config.pseudo_labels is None else config.pseudo_labels
     margin = config.pseudo_label_margin
     return UnlabelledPlan(
@@ -115,15 +123,9 @@ def self_supervised_plan(config, kind: str, mode: str, n_rows: int) -> Plan:
     return plan
 
 
-def pseudo_label_plan(
-    config, kind: str, mode: str, n_rows: int, n_classes: int, method: str, steps: int
-) -> Plan:
-    """Stage 3's plan: the plan of a fit on its n_rows rows (labelled and pseudo-labelled). In
-    finetune mode it is held to about `steps` optimiser steps (stage 2's; whole epochs, at
-    least one): a transformer's own plan over thousands of rows would take several times as
-    long as the rest of the fit (Banking77 10-shot: 40 epochs of 7,600 rows, 9x stage 2)."""
-    plan = plan_training(config, kind, mode, n_rows, n_classes, method)
-    if mode != "finetune":
-        return plan
-    epochs = max(1, round(steps / math.ceil(n_rows / plan.batch_size)))
-    return Plan(**{**plan.as_dict(), "epochs": epochs})
+def adapter_stage_config(config):
+    """The config of the adapter over a fine-tuned model (finetune mode with pseudo-labels): the
+    user's options, except those that size the fine-tuning (epochs, batch size, learning rate,
+    rows a class, projection head), which the adapter's own plan chooses."""
+    cleared = ("epochs", "batch_size", "lr", "m_per_class", "projection_head")
+    return config.model_copy(update={**{name: None for name in cleared}, "mode": "adapter"})

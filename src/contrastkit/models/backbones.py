@@ -132,6 +132,14 @@ class AdapterBackbone:
         return _normalised(torch.from_numpy(self.base_vectors(X)))
 
     def save(self, folder: Path) -> dict:
+        return {
+            **self.save_adapter(folder),
+            "base_model": self.base.reference() if self.base else None,
+            "max_seq_length": self.base.max_seq_length if self.base else None,
+        }
+
+    def save_adapter(self, folder: Path) -> dict:
+        """The adapter's weights (adapter.safetensors) and shape; not its base."""
         _save_weights(self.encoder, folder / "adapter.safetensors")
         mlp = self.encoder.mlp
         return {
@@ -140,8 +148,6 @@ class AdapterBackbone:
             "dropout": mlp[2].p,
             "input_dropout": self.encoder.input_dropout.p,
             "residual_scale": self.encoder.scale,
-            "base_model": self.base.reference() if self.base else None,
-            "max_seq_length": self.base.max_seq_length if self.base else None,
         }
 
     @classmethod
@@ -151,6 +157,11 @@ class AdapterBackbone:
             if kind == "text"
             else None
         )
+        return cls.load_adapter(folder, kind, meta, base, device)
+
+    @classmethod
+    def load_adapter(cls, folder: Path, kind: str, meta: dict, base, device) -> AdapterBackbone:
+        """The adapter `save_adapter` wrote to `folder`, over `base`."""
         backbone = cls(
             kind, meta["dim"], base, device, meta["hidden"], meta["dropout"], meta["input_dropout"]
         )

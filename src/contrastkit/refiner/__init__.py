@@ -21,7 +21,8 @@ from contrastkit.config.refine_config import RefineConfig, make_config
 from contrastkit.data.inputs import check_input
 from contrastkit.errors import ConfigError, DataError, UserError
 from contrastkit.methods.registry import get_method
-from contrastkit.models.backbones import BACKBONES, build_backbone
+from contrastkit.models.backbones import build_backbone
+from contrastkit.models.stacked import backbone_class
 from contrastkit.refiner.assemble import build_trainer
 from contrastkit.refiner.prepare import FitInputs, prepare_inputs
 from contrastkit.refiner.unlabelled import fit_with_unlabelled, prepare_unlabelled
@@ -114,8 +115,8 @@ class Refiner:
             trainer = build_trainer(inputs.spec, cfg, plan, inputs, backbone, dist_info, checkpoint_dir)  # fmt: skip
             state = trainer.fit(resume=resume)
         else:
-            state = fit_with_unlabelled(inputs.spec, cfg, plan, inputs, unlabelled, backbone,
-                                        dist_info, checkpoint_dir, resume)  # fmt: skip
+            state, backbone = fit_with_unlabelled(inputs.spec, cfg, plan, inputs, unlabelled,
+                                                  backbone, dist_info, checkpoint_dir, resume)  # fmt: skip
         if plan.residual_scale is not None:  # the adapter trains at scale 1, then is bounded
             backbone.encoder.scale = plan.residual_scale
         self._keep(inputs, plan, backbone, state)
@@ -203,7 +204,7 @@ class Refiner:
     # -- saving and loading -------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the refined model to a folder (safetensors + JSON; a finetuned text model is also
-        a plain sentence-transformers folder)."""
+        a plain sentence-transformers folder, except under an adapter: `models.stacked`)."""
         from contrastkit.models.manifest import write_manifest
 
         self._check_fitted()
@@ -237,7 +238,7 @@ class Refiner:
             config = dict(meta["config"], device=device)
             refiner = cls(**config)
             kind, mode = meta["kind"], meta["mode"]
-            backbone_cls = BACKBONES[(kind, mode)]
+            backbone_cls = backbone_class(kind, mode, meta["backbone"])
             refiner.backbone_ = backbone_cls.load(
                 folder, kind, meta["backbone"], resolve_device(device)
             )

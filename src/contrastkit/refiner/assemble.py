@@ -80,7 +80,7 @@ def _context(spec, config, plan: Plan, inputs: FitInputs, backbone, dist_info) -
 
 
 def _augment(spec: MethodSpec, inputs: FitInputs) -> nn.Module | None:
-    if inputs.kind != "images":
+    if inputs.kind != "images" or inputs.mode == "adapter":  # an adapter sees embeddings
         return None
     h, w = inputs.X.shape[1:3]
     channels = 1 if inputs.X.ndim == 3 else inputs.X.shape[3]

@@ -4,14 +4,17 @@ of a semi-supervised fit, as planned by `contrastkit.config.unlabelled`.
 1. self-supervised, only when `unlabelled_method` names a method: the unlabelled and the
    training rows, labels dropped (contrastive pre-training, as CPFT);
 2. supervised: the fit's own method on the labelled rows, exactly as without unlabelled rows;
-3. pseudo-labelled, unless `pseudo_labels` is off: the unlabelled rows whose nearest labelled
+3. in finetune mode with pseudo-labels only: the fine-tuned model frozen, an adapter over its
+   embeddings (`models.stacked.StackedBackbone`) trained on the labelled rows as an adapter
+   fit would be; the stage after it trains that adapter, never the fine-tuned model;
+4. pseudo-labelled, unless `pseudo_labels` is off: the unlabelled rows whose nearest labelled
    class is clear (`pseudo_label_margin`) take that class and train with the labelled rows,
-   continuing stage 2's model (encoder and head) with the plan of a fit on those rows (in
-   finetune mode for as many steps as stage 2 took).
+   continuing the adapter of the stage before with the plan of an adapter fit on those rows.
 
 Each stage has its own trainer and checkpoints (stage 2 in the checkpoint folder itself, the
-others in its `self-supervised/` and `pseudo-labelled/` sub-folders), so a killed run resumes
-in the stage it was in: the finished stages are read back from their last checkpoints.
+others in its `self-supervised/`, `adapter/` and `pseudo-labelled/` sub-folders), so a killed
+run resumes in the stage it was in: the finished stages are read back from their last
+checkpoints.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from contrastkit.config.defaults import Plan
+from contrastkit.config.defaults import Plan, plan_training
 from contrastkit.config.unlabelled import (
     UNLABELLED_OPTIONS,
     UnlabelledPlan,
+    adapter_stage_config,
     plan_unlabelled,
-    pseudo_label_plan,
     self_supervised_config,
     self_supervised_plan,
 )
@@ -37,26 +40,31 @@ from contrastkit.data.inputs import check_input
 from contrastkit.data.splits import take
 from contrastkit.errors import ConfigError, DataError, OptionError
 from contrastkit.methods.registry import get_method
+from contrastkit.models.stacked import StackedBackbone
 from contrastkit.refiner.assemble import build_trainer
 from contrastkit.refiner.prepare import FitInputs
 from contrastkit.refiner.pseudo_labels import confident_rows
-from contrastkit.training.trainer import TrainState
+from contrastkit.training.trainer import Trainer, TrainState
 
 SELF_SUPERVISED_DIR = "self-supervised"
 PSEUDO_LABELLED_DIR = "pseudo-labelled"
+ADAPTER_DIR = "adapter"
 
 
 @dataclass
 class Unlabelled:
-    """The unlabelled rows of a fit, the plan for them, and what stage 3 made of them."""
+    """The unlabelled rows of a fit, the plan for them, and what the pseudo-labelled stage made
+    of them."""
 
     X: object
     plan: UnlabelledPlan
-    pseudo_labelled: int | None = None  # rows that took a pseudo-label (None: no stage 3)
+    pseudo_labelled: int | None = None  # rows that took a pseudo-label (None: no such stage)
+    trained: str | None = None  # what the pseudo-labelled rows trained, when not the model itself
 
     def summary(self) -> dict:
         """What the unlabelled rows did in the fit (for metrics.json and the report)."""
-        return {"rows": len(self.X), **self.plan.resolved(), **self.rows()}
+        trained = {} if self.trained is None else {"pseudo_labels_trained": self.trained}
+        return {"rows": len(self.X), **self.plan.resolved(), **self.rows(), **trained}
 
     def rows(self) -> dict:
         counts = {"unlabelled": len(self.X)}
@@ -82,7 +90,7 @@ def prepare_unlabelled(inputs: FitInputs, config, X_unlabelled) -> Unlabelled | 
             "add the unlabelled rows to the training rows instead"
         )
     X_u = _check_rows(X_unlabelled, inputs)
-    plan = plan_unlabelled(config, inputs.mode)
+    plan = plan_unlabelled(config, inputs.kind, inputs.mode)
     if plan.method is None and not plan.pseudo_labels:
         raise ConfigError(
             "the unlabelled rows would not be used: pseudo-labels are off (the default in "
@@ -131,8 +139,9 @@ def _check_method(name: str, inputs: FitInputs) -> None:
 def fit_with_unlabelled(
     spec, config, plan: Plan, inputs: FitInputs, unlabelled: Unlabelled, backbone, dist_info,
     checkpoint_dir, resume: bool,
-) -> TrainState:  # fmt: skip
-    """Train the stages in turn; the state of the last one, with every stage's history."""
+) -> tuple[TrainState, object]:  # fmt: skip
+    """Train the stages in turn: the state of the last one, with every stage's history, and the
+    backbone that embeds (in finetune mode with pseudo-labels, an adapter over `backbone`)."""
     fit = _Stages(config, inputs, unlabelled, backbone, dist_info, checkpoint_dir, resume)
     histories: list[tuple[str, list[dict]]] = []
     if unlabelled.plan.method is not None:
@@ -142,12 +151,17 @@ def fit_with_unlabelled(
     state = trainer.fit(resume=resume)
     histories.append(("supervised", state.history))
     if unlabelled.plan.pseudo_labels:
+        if inputs.mode == "finetune":
+            trainer, state, plan = fit.adapter_over_tuned(spec)
+            histories.append(("adapter", state.history))
         fit.residual_scale = plan.residual_scale
         state = fit.pseudo_labelled(spec, trainer, state)
         if state.history is not histories[-1][1]:
             histories.append(("pseudo_labelled", state.history))
+        if inputs.mode == "finetune":
+            fit.backbone.encoder.scale = plan.residual_scale
     state.history = combined_history(histories)
-    return state
+    return state, fit.backbone
 
 
 class _Stages:
@@ -161,7 +175,8 @@ class _Stages:
         self.backbone, self.dist_info, self.resume = backbone, dist_info, resume
         self.root = Path(checkpoint_dir) if checkpoint_dir else None
         plan = unlabelled.plan
-        self.stages = 1 + (plan.method is not None) + plan.pseudo_labels
+        adapter = plan.pseudo_labels and inputs.mode == "finetune"
+        self.stages = 1 + (plan.method is not None) + plan.pseudo_labels + adapter
         self.quiet = config.quiet or not dist_info.is_main
         self.done = 0
         self.residual_scale: float | None = None  # the adapter's, for the pseudo-labels
@@ -187,8 +202,26 @@ class _Stages:
                                 self._sub(SELF_SUPERVISED_DIR))  # fmt: skip
         return trainer.fit(resume=self.resume)
 
+    def adapter_over_tuned(self, spec) -> tuple[Trainer, TrainState, Plan]:
+        """Finetune mode's third stage: the fine-tuned model frozen, an adapter over its
+        embeddings trained on the labelled rows as an adapter fit would be; the stages after it
+        train that adapter (see `contrastkit.config.unlabelled`)."""
+        self.config = adapter_stage_config(self.config)
+        self.inputs = replace(self.inputs, mode="adapter")
+        self.backbone = StackedBackbone.over(self.backbone, self.config)
+        self.unlabelled.trained = "an adapter over the fine-tuned model"
+        inputs = self.inputs
+        plan = plan_training(self.config, inputs.kind, "adapter", len(inputs.train_rows),
+                             inputs.n_classes, spec.name)  # fmt: skip
+        self.say(f"the fine-tuned model frozen, an adapter over it on the "
+                 f"{len(inputs.train_rows):,} labelled rows")  # fmt: skip
+        trainer = build_trainer(spec, self.config, plan, inputs, self.backbone, self.dist_info,
+                                self._sub(ADAPTER_DIR))  # fmt: skip
+        return trainer, trainer.fit(resume=self.resume), plan
+
     def pseudo_labelled(self, spec, trainer, state: TrainState) -> TrainState:
-        """Stage 3, continuing `trainer`'s module; `state` itself when no row took a label."""
+        """The pseudo-labelled stage, continuing `trainer`'s module; `state` itself when no row
+        took a label."""
         inputs, unlabelled = self.inputs, self.unlabelled
         with _scaled(self.backbone, self.residual_scale):
             pl_inputs = _pseudo_labelled_inputs(inputs, unlabelled, self.backbone)
@@ -202,8 +235,8 @@ class _Stages:
             )
             return state
         n_rows = len(pl_inputs.train_rows)
-        plan = pseudo_label_plan(self.config, inputs.kind, inputs.mode, n_rows,
-                                 inputs.n_classes or 0, spec.name, state.step)  # fmt: skip
+        plan = plan_training(self.config, inputs.kind, inputs.mode, n_rows, inputs.n_classes,
+                             spec.name)  # fmt: skip
         self.say(f"{unlabelled.pseudo_labelled:,} of {len(unlabelled.X):,} unlabelled rows took "
                  f"a pseudo-label (margin >= {margin:g}); supervised on {n_rows:,} rows")  # fmt: skip
         trainer = build_trainer(spec, self.config, plan, pl_inputs, self.backbone, self.dist_info,

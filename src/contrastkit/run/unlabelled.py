@@ -59,5 +59,5 @@ def unlabelled_config(refiner, path: str | None, plan, kind: str) -> tuple[dict 
     if path is None:
         return None, {}
     mode = resolve_mode(get_method(plan.method), refiner.config, kind)
-    options = plan_unlabelled(refiner.config, mode).resolved()
+    options = plan_unlabelled(refiner.config, kind, mode).resolved()
     return {"path": str(path), **fingerprint(path)}, options

@@ -1,0 +1,78 @@
+"""A fine-tuned model with a residual adapter over its embeddings: what a finetune-mode fit with
+pseudo-labels makes (`contrastkit.refiner.unlabelled`). The fine-tuned encoder (a transformer
+or a CNN) is frozen once it has trained on the labelled rows; the adapter then trains on its
+embeddings of the labelled and pseudo-labelled rows.
+
+Saved as the fine-tuned backbone's own files in `tuned/` (for text a sentence-transformers
+folder, which without the adapter embeds differently) and `adapter.safetensors` beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from contrastkit.models.backbones import BACKBONES, AdapterBackbone
+
+TUNED_DIR = "tuned"
+
+
+class TunedBase:
+    """A fine-tuned backbone used frozen as an adapter's base. Its embeddings are never cached
+    on disk: they belong to this model only, and the cache is keyed by a model folder."""
+
+    def __init__(self, tuned) -> None:
+        self.tuned = tuned
+        self.dim = tuned.dim
+
+    def encode(self, X, progress: bool = False) -> np.ndarray:
+        return self.tuned.embed(X)
+
+
+class StackedBackbone:
+    """`embed(X) = adapter(tuned.embed(X))`; `encoder` is the adapter (what trains now), `base`
+    the fine-tuned backbone's own base (the "before" embeddings and the model's fingerprint)."""
+
+    mode = "finetune"
+
+    def __init__(self, tuned, adapter: AdapterBackbone) -> None:
+        self.tuned, self.adapter = tuned, adapter
+        self.kind, self.device, self.dim = tuned.kind, tuned.device, tuned.dim
+        self.encoder = adapter.encoder
+        self.base = getattr(tuned, "base", None)
+
+    @classmethod
+    def over(cls, tuned, config) -> StackedBackbone:
+        """A fresh adapter (the identity until it trains) over the fine-tuned `tuned`."""
+        adapter = AdapterBackbone(tuned.kind, tuned.dim, TunedBase(tuned), tuned.device,
+                                  config.adapter_hidden, config.dropout, config.input_dropout)  # fmt: skip
+        return cls(tuned, adapter)
+
+    def prepare(self, X, progress: bool = False):
+        return self.adapter.prepare(X, progress)
+
+    def fetch(self, prepared, indices: list[int]):
+        return self.adapter.fetch(prepared, indices)
+
+    def embed(self, X) -> np.ndarray:
+        return self.adapter.embed(X)
+
+    def base_embed(self, X) -> np.ndarray:
+        return self.tuned.base_embed(X)
+
+    def save(self, folder: Path) -> dict:
+        (folder / TUNED_DIR).mkdir(exist_ok=True)
+        tuned = self.tuned.save(folder / TUNED_DIR)
+        return {"stacked": True, "tuned": tuned, "adapter": self.adapter.save_adapter(folder)}
+
+    @classmethod
+    def load(cls, folder: Path, kind: str, meta: dict, device) -> StackedBackbone:
+        tuned = BACKBONES[(kind, "finetune")].load(folder / TUNED_DIR, kind, meta["tuned"], device)
+        adapter = AdapterBackbone.load_adapter(folder, kind, meta["adapter"], TunedBase(tuned), device)  # fmt: skip
+        return cls(tuned, adapter)
+
+
+def backbone_class(kind: str, mode: str, meta: dict):
+    """The backbone class that loads a saved model's `backbone` entry `meta`."""
+    return StackedBackbone if meta.get("stacked") else BACKBONES[(kind, mode)]
