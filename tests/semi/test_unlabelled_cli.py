@@ -58,6 +58,8 @@ def test_metrics_and_config_say_how_many_unlabelled_rows_trained(runs, files):
         == f" Trained on {rows['train']} labelled and 200 unlabelled rows ({rows['pseudo_labelled']:,} took a pseudo-label)."
     )
     assert report_html._unlabelled_fact({"train": 30}) == ""
+    tuned = report_html._unlabelled_fact(rows, "finetune")
+    assert tuned.endswith("pseudo-label and an adapter over the fine-tuned model trained on them).")
 
 
 def test_labels_in_the_unlabelled_file_are_ignored_and_said_so(runs):

@@ -144,7 +144,7 @@ def _headline(title, before, after, labels, test_before, test_after, config) -> 
         f"Test set: {len(labels):,} rows, {n_classes:,} classes; embeddings "
         f"{test_before.shape[1]} → {test_after.shape[1]} dims."
     )
-    facts += _unlabelled_fact(config.get("rows") or {})
+    facts += _unlabelled_fact(config.get("rows") or {}, config.get("mode"))
     gain = ""
     for key in HEADLINE_KEYS:
         b, a = before.get(key), after.get(key)
@@ -331,13 +331,15 @@ def _pair_examples(labels, predicted, examples, a, b) -> str:
     return f"<ul>{''.join(items)}</ul>" if items else ""
 
 
-def _unlabelled_fact(rows: Mapping[str, Any]) -> str:
-    """' Trained on N labelled and M unlabelled rows (K pseudo-labelled).' for a fit with
-    unlabelled rows (`--unlabelled`), else ''."""
+def _unlabelled_fact(rows: Mapping[str, Any], mode: str | None = None) -> str:
+    """' Trained on N labelled and M unlabelled rows (K took a pseudo-label).' for a fit with
+    unlabelled rows (`--unlabelled`), else ''. In finetune mode the pseudo-labelled rows train
+    an adapter over the fine-tuned model (`contrastkit.refiner.unlabelled`)."""
     if not rows.get("unlabelled"):
         return ""
     pseudo = rows.get("pseudo_labelled")
-    took = "" if pseudo is None else f" ({pseudo:,} took a pseudo-label)"
+    over = " and an adapter over the fine-tuned model trained on them" if mode == "finetune" else ""
+    took = "" if pseudo is None else f" ({pseudo:,} took a pseudo-label{over})"
     return (
         f" Trained on {rows.get('train', 0):,} labelled and {rows['unlabelled']:,} unlabelled "
         f"rows{took}."
