@@ -38,7 +38,9 @@ JSONL = ROOT / "benchmarks" / "results" / "semi.jsonl"
 CONFIGS: dict[str, dict | None] = {
     "frozen": None,
     "labelled-only": None,
-    "pl": {"pseudo_labels": True},  # the default stages: supervised, then pseudo-labelled
+    # the default stages: supervised, then pseudo-labelled (finetune mode: supervised, then an
+    # adapter over the fine-tuned model, then that adapter pseudo-labelled)
+    "pl": {"pseudo_labels": True},
     "pl-0": {"pseudo_labels": True, "pseudo_label_margin": 0.0},
     "pl-0.1": {"pseudo_labels": True, "pseudo_label_margin": 0.1},
     "simcse+pl": {"unlabelled_method": "simcse", "pseudo_labels": True},
@@ -124,17 +126,23 @@ def run(args) -> dict:
         print(name, json.dumps(record["stages"][name]), file=sys.stderr, flush=True)
 
     ssl, pl = stages._Stages.self_supervised, stages._Stages.pseudo_labelled
+    adapter = stages._Stages.adapter_over_tuned
 
     def ssl_scored(self):
         state = ssl(self)
         stage_scores("self_supervised", self.backbone)
         return state
 
-    def pl_scored(self, spec, trainer, state):
+    def adapter_scored(self, spec):  # finetune mode: the fine-tuned model, then the adapter
         stage_scores("supervised", self.backbone)
+        return adapter(self, spec)
+
+    def pl_scored(self, spec, trainer, state):
+        stage_scores("adapter" if "supervised" in record["stages"] else "supervised", self.backbone)
         return pl(self, spec, trainer, state)
 
     stages._Stages.self_supervised, stages._Stages.pseudo_labelled = ssl_scored, pl_scored
+    stages._Stages.adapter_over_tuned = adapter_scored
     if args.config == "adapter-teacher":
         refiner = adapter_taught(args, labelled, U, record, stage_scores)
     elif args.config == "frozen":

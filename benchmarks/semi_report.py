@@ -2,8 +2,10 @@
 
 A run's scores after its supervised stage are those of a fit without the stages after it: the
 labelled-only fit (no self-supervised stage) or the self-supervised + supervised fit (with one),
-so each run adds a row for its final model and one for its stage-2 model; a dedicated run of
-the same (split, mode, configuration, seed) takes precedence over a stage-2 score.
+so each run adds a row for its final model and one for its stage-2 model (in finetune mode
+with pseudo-labels also one for stage 3, the adapter over the fine-tuned model trained on the
+labelled rows); a dedicated run of the same (split, mode, configuration, seed) takes
+precedence over a stage-2 score.
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ def results(records: list[dict]) -> dict[tuple, dict]:
     for r in records:
         key = (r["split"], r["mode"], r["config"], r["seed"])
         out[key] = {**r["stages"]["final"], "run": r, "direct": True}
-        if "supervised" in r["stages"]:
-            name = _stage2_name(r["config"])
+        inner = {"supervised": (_stage2_name(r["config"]), 2)}
+        if "adapter" in r["stages"]:  # finetune mode: the adapter over the fine-tuned model
+            inner["adapter"] = (f"{_stage2_name(r['config'])} + adapter", 3)
+        for stage, (name, number) in inner.items():
+            if stage not in r["stages"]:
+                continue
             key2 = (r["split"], r["mode"], name, r["seed"])
             if not out.get(key2, {}).get("direct"):
-                out[key2] = {**r["stages"]["supervised"], "run": r, "direct": False}
+                out[key2] = {**r["stages"][stage], "run": r, "direct": False, "stage": number}
     return out
 
 
@@ -65,14 +71,21 @@ def table(records: list[dict]) -> str:
             timing = f"{wall / 60:.1f} / {cpu / 60:.1f} min"
         load = "-" if not direct else f"{max(r['load'][0] for r in direct):.1f}"
         lines.append(
-            f"| {SPLITS[split]} | {mode} | {config if all(v['direct'] for v in values) else config + ' (stage 2 of a run)'} "
+            f"| {SPLITS[split]} | {mode} | {_label(config, values)} "
             f"| {len(values)} ({', '.join(str(r['seed']) for r in runs)}) "
             f"| {_mean([v['valid'][0] for v in values])} | {_mean([v['valid'][1] for v in values])} "
             f"| {_mean([v['test'][0] for v in values])} | {_mean([v['test'][1] for v in values])} "
-            f"| {runs[0]['n_unlabelled'] if config not in ('frozen', 'labelled-only') else 0} "
+            f"| {0 if config == 'frozen' or config.startswith('labelled-only') else runs[0]['n_unlabelled']} "
             f"| {', '.join(str(p) for p in pl if p is not None) or '-'} | {timing} | {load} |"
         )
     return "\n".join(lines)
+
+
+def _label(config: str, values: list[dict]) -> str:
+    """The configuration, or where in a run its scores were read ("stage 2 of a run")."""
+    if all(v["direct"] for v in values):
+        return config
+    return f"{config} (stage {values[0].get('stage', 2)} of a run)"
 
 
 def render(jsonl: Path, out: Path) -> None:

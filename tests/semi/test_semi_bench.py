@@ -43,3 +43,15 @@ def test_the_table_takes_stage_two_as_the_labelled_only_row():
     assert "| 50.00 | 40.00 | 60.00 | 30.00 |" in only and "stage 2 of a run" in only
     pl = next(r for r in rows if "| pl |" in r)
     assert "| 70.00 | 80.00 | 90.00 | 10.00 | 9 | 7 | 1.0 / 1.5 min |" in pl
+
+
+def test_a_finetune_run_adds_its_adapter_stage_as_a_labelled_only_row():
+    run = {"split": "train_5", "mode": "finetune", "config": "pl", "seed": 1, "n_unlabelled": 9,
+           "wall_s": 60.0, "cpu_s": 90.0, "load": [1.0, 1.0, 1.0], "rows": {"pseudo_labelled": 7},
+           "stages": {"supervised": {"valid": [0.5, 0.4], "test": [0.6, 0.3]},
+                      "adapter": {"valid": [0.55, 0.45], "test": [0.65, 0.35]},
+                      "final": {"valid": [0.7, 0.8], "test": [0.9, 0.1]}}}  # fmt: skip
+    rows = report.table([run]).splitlines()[2:]
+    assert len(rows) == 3
+    stage3 = next(r for r in rows if "labelled-only + adapter" in r)
+    assert "(stage 3 of a run) | 1 (1) | 55.00 | 45.00 | 65.00 | 35.00 | 0 |" in stage3
