@@ -41,6 +41,7 @@ CONFIGS: dict[str, dict | None] = {
     # the default stages: supervised, then pseudo-labelled (finetune mode: supervised, then an
     # adapter over the fine-tuned model, then that adapter pseudo-labelled)
     "pl": {"pseudo_labels": True},
+    "pl2": {"pseudo_labels": True, "pseudo_label_rounds": 2},  # a second round, a fresh adapter
     "pl-0": {"pseudo_labels": True, "pseudo_label_margin": 0.0},
     "pl-0.1": {"pseudo_labels": True, "pseudo_label_margin": 0.1},
     "simcse+pl": {"unlabelled_method": "simcse", "pseudo_labels": True},
@@ -137,9 +138,11 @@ def run(args) -> dict:
         stage_scores("supervised", self.backbone)
         return adapter(self, spec)
 
-    def pl_scored(self, spec, trainer, state):
-        stage_scores("adapter" if "supervised" in record["stages"] else "supervised", self.backbone)
-        return pl(self, spec, trainer, state)
+    def pl_scored(self, spec, trainer, state, round_=1):
+        names = ["supervised"] + (["adapter"] if args.mode == "finetune" else [])
+        names += [f"pseudo_labelled_{k}" for k in range(1, 11)]  # the rounds before the last
+        stage_scores(next(n for n in names if n not in record["stages"]), self.backbone)
+        return pl(self, spec, trainer, state, round_)
 
     stages._Stages.self_supervised, stages._Stages.pseudo_labelled = ssl_scored, pl_scored
     stages._Stages.adapter_over_tuned = adapter_scored

@@ -28,6 +28,10 @@ def results(records: list[dict]) -> dict[tuple, dict]:
     """{(split, mode, config, seed): {"valid": [knn, lin], "test": [...], record...}}."""
     out: dict[tuple, dict] = {}
     for r in records:
+        if r.get("pool") == "full":  # valid.csv texts among the unlabelled rows: a row of its own
+            key = (r["split"], r["mode"], f"{r['config']}, full pool", r["seed"])
+            out[key] = {**r["stages"]["final"], "run": r, "direct": True}
+            continue
         key = (r["split"], r["mode"], r["config"], r["seed"])
         out[key] = {**r["stages"]["final"], "run": r, "direct": True}
         inner = {"supervised": (_stage2_name(r["config"]), 2)}

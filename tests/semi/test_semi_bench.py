@@ -55,3 +55,15 @@ def test_a_finetune_run_adds_its_adapter_stage_as_a_labelled_only_row():
     assert len(rows) == 3
     stage3 = next(r for r in rows if "labelled-only + adapter" in r)
     assert "(stage 3 of a run) | 1 (1) | 55.00 | 45.00 | 65.00 | 35.00 | 0 |" in stage3
+
+
+def test_a_full_pool_run_is_a_row_of_its_own():
+    base = {"split": "train_10", "mode": "finetune", "config": "pl", "seed": 0, "n_unlabelled": 9,
+            "wall_s": 60.0, "cpu_s": 90.0, "load": [1.0, 1.0, 1.0], "rows": {"pseudo_labelled": 7},
+            "pool": "tuning", "stages": {"final": {"valid": [0.7, 0.8], "test": [0.9, 0.1]}}}  # fmt: skip
+    full = {**base, "pool": "full", "n_unlabelled": 12,
+            "stages": {"final": {"valid": [0.6, 0.6], "test": [0.5, 0.5]}}}  # fmt: skip
+    rows = report.table([base, full]).splitlines()[2:]
+    assert len(rows) == 2
+    assert "| pl | 1 (0) | 70.00 |" in next(r for r in rows if "| pl |" in r)
+    assert "| 50.00 | 50.00 | 12 |" in next(r for r in rows if "pl, full pool" in r)

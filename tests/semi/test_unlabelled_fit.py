@@ -31,7 +31,8 @@ def test_default_stages_supervised_then_pseudo_labelled(data):
     assert 0 < r.rows_["pseudo_labelled"] <= len(U)
     assert r.unlabelled_ == {
         "rows": len(U), "unlabelled_method": "none", "pseudo_labels": True,
-        "pseudo_label_margin": 0.05, "unlabelled": len(U), "pseudo_labelled": r.rows_["pseudo_labelled"],
+        "pseudo_label_margin": 0.05, "pseudo_label_rounds": 1, "unlabelled": len(U),
+        "pseudo_labelled": r.rows_["pseudo_labelled"],
     }  # fmt: skip
     steps = [row["step"] for row in r.history_]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)  # counted on across stages
@@ -46,6 +47,22 @@ def test_the_pseudo_labels_are_those_of_the_supervised_model(data, monkeypatch):
     expected, _ = confident_rows(Z_l, np.searchsorted(np.unique(y), y), Z_u, 0.2)
     r = Refiner(**FAST, pseudo_label_margin=0.2).fit(X, y, X_unlabelled=U)
     assert r.rows_["pseudo_labelled"] == len(expected)
+
+
+def test_a_second_round_labels_with_the_first_rounds_model_and_trains_a_fresh_adapter(
+    data, tmp_path
+):
+    X, y, U, _, _, _ = data
+    once = Refiner(**FAST, pseudo_label_margin=0.2).fit(X, y, X_unlabelled=U)
+    expected, _ = confident_rows(once.transform(X), np.searchsorted(np.unique(y), y), once.transform(U), 0.2)  # fmt: skip
+    options = dict(FAST, pseudo_label_margin=0.2, pseudo_label_rounds=2)
+    r = Refiner(**options).fit(X, y, X_unlabelled=U, checkpoint_dir=tmp_path)
+    assert _stages(r) == ["supervised", "pseudo_labelled", "pseudo_labelled_2"]
+    assert r.rows_["pseudo_labelled"] == len(expected) and r.unlabelled_["pseudo_label_rounds"] == 2
+    assert (tmp_path / "pseudo-labelled-2" / "latest.json").exists()
+    assert not np.allclose(r.transform(U), once.transform(U), atol=1e-3)
+    again = Refiner(**options).fit(X, y, X_unlabelled=U, checkpoint_dir=tmp_path, resume=True)
+    np.testing.assert_allclose(again.transform(U), r.transform(U), atol=1e-6)
 
 
 def test_a_self_supervised_stage_comes_first(data, tmp_path, short_self_supervised):

@@ -73,7 +73,13 @@ DEFAULT_PSEUDO_LABELS = {("text", "adapter"): True, ("vectors", "adapter"): True
                          ("text", "finetune"): True, ("images", "finetune"): False}  # fmt: skip
 DEFAULT_PSEUDO_LABEL_MARGIN = 0.05
 SELF_SUPERVISED_TEXT_FINETUNE_EPOCHS = 1
-UNLABELLED_OPTIONS = ("unlabelled_method", "pseudo_labels", "pseudo_label_margin")
+DEFAULT_PSEUDO_LABEL_ROUNDS = 1
+UNLABELLED_OPTIONS = (
+    "unlabelled_method",
+    "pseudo_labels",
+    "pseudo_label_margin",
+    "pseudo_label_rounds",
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class UnlabelledPlan:
     method: str | None
     pseudo_labels: bool
     pseudo_label_margin: float
+    pseudo_label_rounds: int = DEFAULT_PSEUDO_LABEL_ROUNDS
 
     def resolved(self) -> dict:
         """The options as the run uses them (for config.yaml and `--resume`'s check)."""
@@ -91,6 +98,7 @@ class UnlabelledPlan:
             "unlabelled_method": values["method"] or "none",
             "pseudo_labels": values["pseudo_labels"],
             "pseudo_label_margin": values["pseudo_label_margin"],
+            "pseudo_label_rounds": values["pseudo_label_rounds"],
         }
 
 
@@ -104,6 +112,7 @@ def plan_unlabelled(config, kind: str, mode: str) -> UnlabelledPlan:
         method=None if method == "none" else method,
         pseudo_labels=bool(pseudo),
         pseudo_label_margin=DEFAULT_PSEUDO_LABEL_MARGIN if margin is None else margin,
+        pseudo_label_rounds=config.pseudo_label_rounds or DEFAULT_PSEUDO_LABEL_ROUNDS,
     )
 
 

@@ -116,6 +116,11 @@ class AdapterBackbone:
         self.encoder = ResidualAdapter(dim, hidden, dropout, input_dropout).to(device)
         self.dim = dim
 
+    def fresh(self, config) -> AdapterBackbone:
+        """A new, untrained adapter over the same base (a later round of pseudo-labels)."""
+        return AdapterBackbone(self.kind, self.dim, self.base, self.device, config.adapter_hidden,
+                               config.dropout, config.input_dropout)  # fmt: skip
+
     def base_vectors(self, X, progress: bool = False) -> np.ndarray:
         return self.base.encode(X, progress) if self.base is not None else np.asarray(X, np.float32)
 

@@ -49,6 +49,10 @@ class StackedBackbone:
                                   config.adapter_hidden, config.dropout, config.input_dropout)  # fmt: skip
         return cls(tuned, adapter)
 
+    def fresh(self, config) -> StackedBackbone:
+        """A new, untrained adapter over the same fine-tuned model."""
+        return StackedBackbone.over(self.tuned, config)
+
     def prepare(self, X, progress: bool = False):
         return self.adapter.prepare(X, progress)
 

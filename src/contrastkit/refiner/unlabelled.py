@@ -155,9 +155,11 @@ def fit_with_unlabelled(
             trainer, state, plan = fit.adapter_over_tuned(spec)
             histories.append(("adapter", state.history))
         fit.residual_scale = plan.residual_scale
-        state = fit.pseudo_labelled(spec, trainer, state)
-        if state.history is not histories[-1][1]:
-            histories.append(("pseudo_labelled", state.history))
+        for round_ in range(1, unlabelled.plan.pseudo_label_rounds + 1):
+            trainer, state = fit.pseudo_labelled(spec, trainer, state, round_)
+            if state.history is not histories[-1][1]:
+                name = "pseudo_labelled" + ("" if round_ == 1 else f"_{round_}")
+                histories.append((name, state.history))
         if inputs.mode == "finetune":
             fit.backbone.encoder.scale = plan.residual_scale
     state.history = combined_history(histories)
@@ -176,7 +178,8 @@ class _Stages:
         self.root = Path(checkpoint_dir) if checkpoint_dir else None
         plan = unlabelled.plan
         adapter = plan.pseudo_labels and inputs.mode == "finetune"
-        self.stages = 1 + (plan.method is not None) + plan.pseudo_labels + adapter
+        rounds = plan.pseudo_label_rounds if plan.pseudo_labels else 0
+        self.stages = 1 + (plan.method is not None) + rounds + adapter
         self.quiet = config.quiet or not dist_info.is_main
         self.done = 0
         self.residual_scale: float | None = None  # the adapter's, for the pseudo-labels
@@ -219,9 +222,13 @@ class _Stages:
                                 self._sub(ADAPTER_DIR))  # fmt: skip
         return trainer, trainer.fit(resume=self.resume), plan
 
-    def pseudo_labelled(self, spec, trainer, state: TrainState) -> TrainState:
-        """The pseudo-labelled stage, continuing `trainer`'s module; `state` itself when no row
-        took a label."""
+    def pseudo_labelled(
+        self, spec, trainer: Trainer, state: TrainState, round_: int = 1
+    ) -> tuple[Trainer, TrainState]:
+        """A pseudo-labelled stage: the unlabelled rows labelled by the model so far, then, in
+        the first round, `trainer`'s module continuing on them and the labelled rows; in a
+        later round a fresh adapter over the same base. (`trainer`, `state`) themselves when
+        no row took a label."""
         inputs, unlabelled = self.inputs, self.unlabelled
         with _scaled(self.backbone, self.residual_scale):
             pl_inputs = _pseudo_labelled_inputs(inputs, unlabelled, self.backbone)
@@ -229,19 +236,24 @@ class _Stages:
         if not unlabelled.pseudo_labelled:
             warnings.warn(
                 f"no unlabelled row's nearest class won by the margin {margin:g}, so none took a "
-                "pseudo-label and the supervised model is the result; lower pseudo_label_margin "
-                "to use them",
+                "pseudo-label and the model of the stage before is the result; lower "
+                "pseudo_label_margin to use them",
                 stacklevel=4,
             )
-            return state
+            return trainer, state
+        module, folder = trainer.method, PSEUDO_LABELLED_DIR
+        if round_ > 1:
+            self.backbone, module = self.backbone.fresh(self.config), None
+            folder = f"{PSEUDO_LABELLED_DIR}-{round_}"
         n_rows = len(pl_inputs.train_rows)
         plan = plan_training(self.config, inputs.kind, inputs.mode, n_rows, inputs.n_classes,
                              spec.name)  # fmt: skip
-        self.say(f"{unlabelled.pseudo_labelled:,} of {len(unlabelled.X):,} unlabelled rows took "
-                 f"a pseudo-label (margin >= {margin:g}); supervised on {n_rows:,} rows")  # fmt: skip
+        fresh = "" if round_ == 1 else f"round {round_}, a fresh adapter: "
+        self.say(f"{fresh}{unlabelled.pseudo_labelled:,} of {len(unlabelled.X):,} unlabelled rows "
+                 f"took a pseudo-label (margin >= {margin:g}); supervised on {n_rows:,} rows")  # fmt: skip
         trainer = build_trainer(spec, self.config, plan, pl_inputs, self.backbone, self.dist_info,
-                                self._sub(PSEUDO_LABELLED_DIR), module=trainer.method)  # fmt: skip
-        return trainer.fit(resume=self.resume)
+                                self._sub(folder), module=module)  # fmt: skip
+        return trainer, trainer.fit(resume=self.resume)
 
 
 @contextmanager
