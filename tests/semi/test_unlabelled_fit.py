@@ -80,7 +80,7 @@ def test_images_with_a_self_supervised_stage(data, short_self_supervised):
     X, y, U, _, _, _ = data
     r = Refiner(**FAST, unlabelled_method="simclr", pseudo_labels=True, pseudo_label_margin=0.0)
     r.fit(as_images(X), y, X_unlabelled=as_images(U[:64]))
-    assert _stages(r) == ["self_supervised", "supervised", "adapter", "pseudo_labelled"]
+    assert _stages(r) == ["self_supervised", "supervised", "adapter", "pseudo_labelled", "pseudo_labelled_2"]  # fmt: skip
     assert np.isfinite(r.transform(as_images(U[:5]))).all()
 
 
@@ -133,6 +133,7 @@ def test_pseudo_labels_are_on_by_default_where_measured_to_help(kind, mode, defa
     from contrastkit.config.unlabelled import plan_unlabelled
 
     assert plan_unlabelled(RefineConfig(), kind, mode).pseudo_labels is default
+    assert plan_unlabelled(RefineConfig(), kind, mode).pseudo_label_rounds == (2 if mode == "finetune" else 1)  # fmt: skip
     assert plan_unlabelled(RefineConfig(pseudo_labels=not default), kind, mode).pseudo_labels is not default  # fmt: skip
 
 
@@ -148,8 +149,9 @@ def test_finetune_mode_trains_an_adapter_over_the_frozen_fine_tuned_model(data, 
     options = dict(FAST, mode="finetune", pseudo_labels=True, pseudo_label_margin=0.0)
     alone = Refiner(**FAST, mode="finetune").fit(images, y)
     r = Refiner(**options).fit(images, y, X_unlabelled=unlabelled, checkpoint_dir=tmp_path / "run")
-    assert _stages(r) == ["supervised", "adapter", "pseudo_labelled"]
+    assert _stages(r) == ["supervised", "adapter", "pseudo_labelled", "pseudo_labelled_2"]
     assert r.rows_["pseudo_labelled"] == 64  # margin 0: every row
+    assert r.unlabelled_["pseudo_label_rounds"] == 2  # the default in finetune mode
     assert r.unlabelled_["pseudo_labels_trained"] == "an adapter over the fine-tuned model"
     Z_tuned, Z = r.backbone_.tuned.embed(unlabelled), r.transform(unlabelled)
     np.testing.assert_allclose(Z_tuned, alone.transform(unlabelled), atol=1e-5)

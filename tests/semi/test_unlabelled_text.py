@@ -46,7 +46,7 @@ def test_finetune_simcse_then_supervised_then_an_adapter_with_pseudo_labels(tmp_
     r = Refiner(mode="finetune", epochs=1, unlabelled_method="simcse", pseudo_label_margin=0.0, **SMALL)  # fmt: skip
     r.fit(X, y, X_unlabelled=UNLABELLED)  # pseudo-labels: on by default for text
     assert r.mode_ == "finetune"
-    assert _stages(r) == ["self_supervised", "supervised", "adapter", "pseudo_labelled"]
+    assert _stages(r) == ["self_supervised", "supervised", "adapter", "pseudo_labelled", "pseudo_labelled_2"]  # fmt: skip
     assert r.rows_["unlabelled"] == 6 and r.rows_["pseudo_labelled"] == 6  # margin 0: all of them
     assert r.unlabelled_["unlabelled_method"] == "simcse"
     Z, base = r.transform(UNLABELLED), r.base_transform(UNLABELLED)

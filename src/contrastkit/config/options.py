@@ -122,7 +122,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("unlabelled_method", str, "With --unlabelled: a self-supervised stage on the unlabelled and training rows before the supervised one (CPFT-style): simcse (text, finetune), simclr, dcl, hcl, moco, byol, swav, barlow_twins, vicreg, or none (default: none; see contrastkit/config/unlabelled.py).", choices=("none", *UNLABELLED_VIEWS)),
     Option("pseudo_labels", bool, "With --unlabelled: unlabelled rows confidently labelled by kNN after the supervised stage join a last supervised stage; in finetune mode they train an adapter over the fine-tuned model (default: on for text and vectors, off for images; see contrastkit/config/unlabelled.py)."),
     Option("pseudo_label_margin", float, "With --unlabelled: the cosine margin by which an unlabelled row's nearest labelled class must beat the runner-up to take its label (default: 0.05).", ge=0, le=2),
-    Option("pseudo_label_rounds", int, "With --unlabelled and pseudo-labels: rounds of labelling the unlabelled rows; each round after the first labels them anew with the model of the round before and trains a fresh adapter on them (default: 1; see contrastkit/config/unlabelled.py).", ge=1, le=10),
+    Option("pseudo_label_rounds", int, "With --unlabelled and pseudo-labels: rounds of labelling the unlabelled rows; each round after the first labels them anew with the model of the round before and trains a fresh adapter on them (default: 2 in finetune mode, 1 in adapter mode; see contrastkit/config/unlabelled.py).", ge=1, le=10),
 )  # fmt: skip
 
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

@@ -9,7 +9,9 @@ of a semi-supervised fit, as planned by `contrastkit.config.unlabelled`.
    fit would be; the stage after it trains that adapter, never the fine-tuned model;
 4. pseudo-labelled, unless `pseudo_labels` is off: the unlabelled rows whose nearest labelled
    class is clear (`pseudo_label_margin`) take that class and train with the labelled rows,
-   continuing the adapter of the stage before with the plan of an adapter fit on those rows.
+   continuing the adapter of the stage before with the plan of an adapter fit on those rows;
+   each later round (`pseudo_label_rounds`) labels them anew with the model so far and trains
+   a fresh adapter over the same base.
 
 Each stage has its own trainer and checkpoints (stage 2 in the checkpoint folder itself, the
 others in its `self-supervised/`, `adapter/` and `pseudo-labelled/` sub-folders), so a killed
