@@ -39,9 +39,10 @@ CONFIGS: dict[str, dict | None] = {
     "frozen": None,
     "labelled-only": None,
     # the default stages: supervised, then pseudo-labelled (finetune mode: supervised, then an
-    # adapter over the fine-tuned model, then that adapter pseudo-labelled)
+    # adapter over the fine-tuned model, then two rounds of pseudo-labels for adapters over it)
     "pl": {"pseudo_labels": True},
-    "pl2": {"pseudo_labels": True, "pseudo_label_rounds": 2},  # a second round, a fresh adapter
+    "pl1": {"pseudo_labels": True, "pseudo_label_rounds": 1},  # one round (the adapter's default)
+    "pl2": {"pseudo_labels": True, "pseudo_label_rounds": 2},  # a second round (finetune default)
     "pl-0": {"pseudo_labels": True, "pseudo_label_margin": 0.0},
     "pl-0.1": {"pseudo_labels": True, "pseudo_label_margin": 0.1},
     "simcse+pl": {"unlabelled_method": "simcse", "pseudo_labels": True},
