@@ -51,6 +51,8 @@ def test_finetune_simcse_then_supervised_then_an_adapter_with_pseudo_labels(tmp_
     assert r.unlabelled_["unlabelled_method"] == "simcse"
     Z, base = r.transform(UNLABELLED), r.base_transform(UNLABELLED)
     assert Z.shape == (6, 384) and not np.allclose(Z, base, atol=1e-4)  # the transformer moved
+    memory = r.backbone_.adapter.base
+    assert not memory.remembering and memory.remembered == 0  # the fit's memory is gone
     tuned = r.backbone_.tuned.embed(UNLABELLED)
     assert not np.allclose(tuned, base, atol=1e-4) and not np.allclose(Z, tuned, atol=1e-4)
     embedder = load_embedder(r.save(tmp_path / "model"), cache=False)

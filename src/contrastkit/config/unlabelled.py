@@ -103,7 +103,7 @@ class UnlabelledPlan:
     method: str | None
     pseudo_labels: bool
     pseudo_label_margin: float
-    pseudo_label_rounds: int = 1
+    pseudo_label_rounds: int
 
     def resolved(self) -> dict:
         """The options as the run uses them (for config.yaml and `--resume`'s check)."""

@@ -9,6 +9,7 @@ folder, which without the adapter embeds differently) and `adapter.safetensors` 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +21,46 @@ TUNED_DIR = "tuned"
 
 class TunedBase:
     """A fine-tuned backbone used frozen as an adapter's base. Its embeddings are never cached
-    on disk: they belong to this model only, and the cache is keyed by a model folder."""
+    on disk: they belong to this model only, and the cache is keyed by a model folder. While a
+    fit runs (`remembering`), it keeps each row's embedding in memory, because every stage and
+    round after the fine-tuning embeds the same rows again; `forget` ends that, so that a model
+    that goes on to serve does not grow."""
 
-    def __init__(self, tuned) -> None:
+    def __init__(self, tuned, remembering: bool = False) -> None:
         self.tuned = tuned
         self.dim = tuned.dim
+        self.remembering = remembering
+        self._memo: dict = {}
 
     def encode(self, X, progress: bool = False) -> np.ndarray:
-        return self.tuned.embed(X)
+        keys = [_row_key(x) for x in X] if self.remembering else []
+        if not keys:
+            return self.tuned.embed(X)
+        first: dict = {}
+        for i, key in enumerate(keys):
+            if key not in self._memo:
+                first.setdefault(key, i)
+        if first:
+            rows = [X[i] for i in first.values()]
+            new = self.tuned.embed(rows if isinstance(X, list) else np.stack(rows))
+            self._memo.update(zip(first, new, strict=True))
+        return np.stack([self._memo[k] for k in keys])
+
+    @property
+    def remembered(self) -> int:
+        """How many rows' embeddings are held."""
+        return len(self._memo)
+
+    def forget(self) -> None:
+        self.remembering = False
+        self._memo.clear()
+
+
+def _row_key(row):
+    """A text is its own key; an image (an array) the digest of its bytes."""
+    if isinstance(row, str):
+        return row
+    return hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=16).digest()
 
 
 class StackedBackbone:
@@ -43,15 +76,21 @@ class StackedBackbone:
         self.base = getattr(tuned, "base", None)
 
     @classmethod
-    def over(cls, tuned, config) -> StackedBackbone:
-        """A fresh adapter (the identity until it trains) over the fine-tuned `tuned`."""
-        adapter = AdapterBackbone(tuned.kind, tuned.dim, TunedBase(tuned), tuned.device,
+    def over(cls, tuned, config, base: TunedBase | None = None) -> StackedBackbone:
+        """A fresh adapter (the identity until it trains) over the fine-tuned `tuned`; while
+        training, its base remembers the embeddings (see `TunedBase`) until `forget`."""
+        base = base or TunedBase(tuned, remembering=True)
+        adapter = AdapterBackbone(tuned.kind, tuned.dim, base, tuned.device,
                                   config.adapter_hidden, config.dropout, config.input_dropout)  # fmt: skip
         return cls(tuned, adapter)
 
     def fresh(self, config) -> StackedBackbone:
-        """A new, untrained adapter over the same fine-tuned model."""
-        return StackedBackbone.over(self.tuned, config)
+        """A new, untrained adapter over the same fine-tuned model (and the same memory)."""
+        return StackedBackbone.over(self.tuned, config, self.adapter.base)
+
+    def forget(self) -> None:
+        """The fit is over: embeddings are no longer remembered."""
+        self.adapter.base.forget()
 
     def prepare(self, X, progress: bool = False):
         return self.adapter.prepare(X, progress)

@@ -153,19 +153,33 @@ def fit_with_unlabelled(
     state = trainer.fit(resume=resume)
     histories.append(("supervised", state.history))
     if unlabelled.plan.pseudo_labels:
-        if inputs.mode == "finetune":
-            trainer, state, plan = fit.adapter_over_tuned(spec)
-            histories.append(("adapter", state.history))
-        fit.residual_scale = plan.residual_scale
-        for round_ in range(1, unlabelled.plan.pseudo_label_rounds + 1):
-            trainer, state = fit.pseudo_labelled(spec, trainer, state, round_)
-            if state.history is not histories[-1][1]:
-                name = "pseudo_labelled" + ("" if round_ == 1 else f"_{round_}")
-                histories.append((name, state.history))
-        if inputs.mode == "finetune":
-            fit.backbone.encoder.scale = plan.residual_scale
+        try:
+            state = _pseudo_labelled_stages(fit, spec, trainer, state, plan, histories)
+        finally:
+            if isinstance(fit.backbone, StackedBackbone):
+                fit.backbone.forget()
     state.history = combined_history(histories)
     return state, fit.backbone
+
+
+def _pseudo_labelled_stages(
+    fit: _Stages, spec, trainer: Trainer, state: TrainState, plan: Plan,
+    histories: list[tuple[str, list[dict]]],
+) -> TrainState:  # fmt: skip
+    """[The adapter over the fine-tuned model,] then the pseudo-labelled rounds; each stage's
+    history is appended to `histories`."""
+    if fit.inputs.mode == "finetune":
+        trainer, state, plan = fit.adapter_over_tuned(spec)
+        histories.append(("adapter", state.history))
+    fit.residual_scale = plan.residual_scale
+    for round_ in range(1, fit.unlabelled.plan.pseudo_label_rounds + 1):
+        trainer, state = fit.pseudo_labelled(spec, trainer, state, round_)
+        if state.history is not histories[-1][1]:
+            name = "pseudo_labelled" + ("" if round_ == 1 else f"_{round_}")
+            histories.append((name, state.history))
+    if isinstance(fit.backbone, StackedBackbone):
+        fit.backbone.encoder.scale = plan.residual_scale
+    return state
 
 
 class _Stages:
