@@ -64,7 +64,8 @@ linear probe % against the labelled rows; test.csv chose nothing):
   model, 10-shot valid: prototype seeds 0 / 1 88.64 / 89.09 -> 89.29 / 89.42 and 88.51 / 89.03
   -> 89.48 / 89.74 (a third round, seed 0: 89.35 / 89.22); the library, seeds 0 / 1: 88.51 /
   89.16 -> 89.35 / 89.16 and 88.77 / 88.96 -> 89.48 / 90.00, seed 2 88.70 / 88.70 -> 88.77 /
-  89.03; 5-shot seed 0 82.53 / 82.99 -> 82.40 / 82.92 (a wash). Over the frozen
+  89.03; 5-shot seeds 0 / 1 / 2: 82.53 / 82.99 -> 82.40 / 82.92, 82.73 / 82.40 ->
+  82.21 / 82.60, 83.05 / 83.64 -> 83.51 / 83.57 (a wash). Over the frozen
   base (adapter mode), prototype seed 0: 87.47 / 88.05 -> 87.34 / 88.44, no clear gain, so
   one round. A round costs an adapter fit (~3 min on one thread at ~7,800 rows).
 """
