@@ -175,6 +175,7 @@ def test_config_file_keys_mirror_flags_and_flags_win_then_overwrite(data, tmp_pa
         "epoch-0002",
         "history.jsonl",
         "latest.json",
+        "refit",  # adapter mode fits again on every row after the check (contrastkit.run.job)
     ]
 
 

@@ -56,7 +56,12 @@ def test_with_test_data_the_check_is_on_held_out_training_rows(files, tmp_path):
     check = metrics["check"]
     held = len(check_split(files["y"], seed=0)[1])
     assert check["rows"] == held == 50  # 10 % of 500 digits, never the 300 test rows
-    assert metrics["config"]["rows"]["train"] == 500 - held
+    # adapter mode: checked on a model trained without them, then refit on every row
+    assert (
+        check["refit"] is True
+        and "the model kept was then trained on every row" in check["message"]
+    )
+    assert metrics["config"]["rows"]["train"] == 500
     assert set(check["before"]) == {"knn1_accuracy", "linear_accuracy", "map_at_r"}
     assert check["verdict"] in ("better", "no gain", "worse") and check["message"]
     assert "check:" in result.output or "warning:" in result.output
@@ -69,6 +74,41 @@ def test_without_test_data_the_evaluation_rows_are_the_check(files, tmp_path):
     for key in check["before"]:
         assert check["before"][key] == metrics["before"][key]
         assert check["after"][key] == metrics["after"][key]
+
+
+def test_the_check_measures_a_fit_without_its_rows_and_the_run_keeps_a_fit_on_every_row(files, tmp_path):  # fmt: skip
+    """Independent reference: Refiner fits with the same options, one without the check rows
+    (what the check must have scored) and one on every row (what the run must have kept)."""
+    import pandas as pd
+
+    from contrastkit import Refiner
+    from contrastkit.evaluation import evaluate
+
+    _, metrics = refine(files, tmp_path / "run", "--test", files["test"])
+    frame = pd.read_csv(files["train"])
+    X, y = frame.drop(columns="label").to_numpy(np.float32), frame["label"].to_numpy()
+    kept, held = check_split(y, seed=0)
+    options = dict(epochs=2, batch_size=128, quiet=True)
+    without = Refiner(**options).fit(X[kept], y[kept])
+    expected = evaluate(
+        without.transform(X[kept]), y[kept], without.transform(X[held]), y[held], seed=0
+    )
+    for key, value in metrics["check"]["after"].items():
+        assert value == pytest.approx(expected[key], abs=1e-6), key
+    every = Refiner(**options).fit(X, y)
+    saved = Refiner.load(tmp_path / "run" / "model")
+    np.testing.assert_allclose(saved.transform(X[:50]), every.transform(X[:50]), atol=1e-5)
+    assert (tmp_path / "run" / "checkpoints" / "refit").is_dir()
+
+
+def test_finetune_mode_keeps_the_check_rows_out():
+    from types import SimpleNamespace
+
+    from contrastkit.run.job import RunData, _check_then_refit
+
+    fitted = SimpleNamespace(mode_="finetune", dist_=SimpleNamespace(enabled=False))
+    data = RunData("text", ["a"] * 4, ["x"] * 4, None, None, "", "test", check_rows=np.array([3]))
+    assert _check_then_refit(fitted, {}, data, Path("unused"), False, {}) == (fitted, None)
 
 
 def test_no_check_trains_on_every_row(files, tmp_path):

@@ -209,3 +209,30 @@ def test_temporaries_of_a_killed_run_are_cleared_on_resume(tmp_path):
     (out / ".embeddings.parquet.k3x.tmp").write_bytes(b"PAR1")
     assert run_refine(*args, "--resume").exit_code == 0
     _assert_nothing_half_written(out, allow_tmp=False)
+
+
+def test_ctrl_c_in_the_refit_after_the_check_resumes_to_the_same_model(tmp_path, monkeypatch):
+    """Adapter mode with test data fits twice (without the check rows, then on every row): a
+    run stopped in the second fit resumes there and ends as an uninterrupted run."""
+    train = _vectors(tmp_path)
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "t.npz", x=rng.normal(size=(30, 8)).astype(np.float32), y=np.arange(30) % 3)
+    args = ["--train", train, "--test", tmp_path / "t.npz", "--epochs", "5", "--batch-size", "16"]
+    assert run_refine(*args, "--out", tmp_path / "reference").exit_code == 0
+
+    def interrupted(x, labels, **options):
+        if list(tmp_path.glob("run*/**/checkpoints/refit/latest.json")):
+            raise KeyboardInterrupt  # the refit has written a checkpoint: stop it there
+        return losses.supcon(x, labels, **options)
+
+    monkeypatch.setitem(SUPERVISED_LOSSES, "supcon", interrupted)
+    out = tmp_path / "run"
+    assert run_refine(*args, "--out", out).exit_code == 130
+    _assert_nothing_half_written(out, allow_tmp=False)
+    assert load_latest(out / "checkpoints" / "refit")[1]["trainer"]["epoch"] == 1
+
+    monkeypatch.setitem(SUPERVISED_LOSSES, "supcon", losses.supcon)
+    assert run_refine(*args, "--out", out, "--resume").exit_code == 0
+    assert _embeddings(out)[0].tobytes() == _embeddings(tmp_path / "reference")[0].tobytes()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["check"]["refit"] and metrics["config"]["rows"]["train"] == 90

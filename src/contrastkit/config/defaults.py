@@ -109,8 +109,15 @@
   seed); the 0.18 under it on test.csv (seeds 0-4) is within that spread, and no change above lifts the
   10-shot probe without lowering 5-shot or 2-shot, so none was made. What `refine --test`
   pays for its check rows (trained without them, still reference rows): 85.69 / 85.64 / 0.551,
-  5-shot 78.04 / 79.91 / 0.494: a last fit on every row after the check would win back 0.35
-  to 0.54 probe points at twice the training time (not done).
+  5-shot 78.04 / 79.91 / 0.494, so in adapter mode `refine` now fits again on every row
+  after the check and keeps that model (`contrastkit.run.job`), at twice the training time.
+  Text views for the adapter (each labelled text and 4 copies with 15 % of the words deleted,
+  embedded once, in the same batch; a patch not kept), seeds 0-4: 85.89 / 85.97 / 0.562 at
+  80 epochs; fewer epochs trade kNN-1 for the probe as without them (32: 85.91 / 86.73 /
+  0.540; 48: 86.01 / 86.18 / 0.552; 16: 85.14 / 86.57 / 0.512), and 5-shot did not gain (40
+  epochs, seeds 0-2, 78.44 / 80.37 / 0.509; 16 and 24 epochs 77.19 / 80.65 and 77.88 /
+  80.58); a prototype with the copies as rows of their own scored 85.99 / 86.29 / 0.563. The
+  probe moves within the spread of seeds (a mean of five moves ~0.3), so none was adopted.
 
 The image recipe ("images-finetune": the small CNN trained from scratch), choice by choice:
 - batch 256, one augmented view a row (`methods.supervised.DEFAULT_VIEWS`): enough negatives

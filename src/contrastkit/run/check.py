@@ -4,7 +4,8 @@ things worse is said to be so, with what to try.
 
 With --test, `CHECK_FRACTION` of the rows of every class of three or more rows (at least one
 row; a class keeps two, so it still has a positive pair) is held out of training for the
-check; the check rows still serve as reference rows when the test set is scored. Without
+check; the check rows still serve as reference rows when the test set is scored. In adapter
+mode the run then fits again on every row and keeps that model (`contrastkit.run.job`). Without
 --test the evaluation rows already are held-out training rows, and the check is made on them.
 """
 

@@ -9,6 +9,7 @@ Under torchrun every rank trains; rank 0 alone touches the run folder.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from contrastkit.training.distributed import leave_distributed
 
 EVALUATION_FRACTION = 0.1  # of the training rows, held out when there is no test data
 NOTHING_TO_EVALUATE = "nothing (no labelled test data)"
+REFIT_DIR = "refit"  # under checkpoints/: the fit on every row after the check
 
 
 @dataclass
@@ -124,10 +126,11 @@ def refine_run(
         folder.write_config(config)
         try:
             _fit(refiner, data, folder.work / "checkpoints", resume, timing)
+            refiner, check = _check_then_refit(refiner, options, data, folder.work, resume, timing)
         except UserError:
             folder.abandon()
             raise
-        result = _write_outputs(folder, refiner, data, config, timing, report, started)
+        result = _write_outputs(folder, refiner, data, config, timing, report, started, check)
         folder.finish()
     finally:
         folder.release()
@@ -236,7 +239,34 @@ def _fit(refiner: Refiner, data: RunData, checkpoints: Path, resume: bool, timin
     leave_distributed(refiner.dist_)  # training was the last collective work
 
 
-def _write_outputs(folder: RunFolder, refiner: Refiner, data: RunData, config: dict, timing: dict, report: bool, started: float) -> RunResult:  # fmt: skip
+def _check_then_refit(
+    refiner: Refiner, options: dict, data: RunData, work: Path, resume: bool, timing: dict
+) -> tuple[Refiner, dict | None]:
+    """In adapter mode with check rows (and no torchrun): the safety net on the model trained
+    without them, then the same options fit on every training row, the model the run keeps
+    (a second adapter fit costs seconds to minutes; a second fine-tuning would double a long
+    fit, so there the check rows stay out). (the refiner to keep, the check or None)."""
+    if data.check_rows is None or refiner.mode_ != "adapter" or refiner.dist_.enabled:
+        return refiner, None
+    Z = dict(zip(("train_before", "train_after"), outputs.embed_both(refiner, data.X), strict=True))
+    check = _safety_check(refiner, data, Z, {}, {})
+    check["refit"] = True
+    check["message"] += (
+        " (a model trained the same way without those rows; the model kept was then trained "
+        "on every row)"
+    )
+    if not refiner.config.quiet:
+        print(f"checked on {len(data.check_rows):,} held-out rows; training again on all "
+              f"{len(data.y):,} rows, the model kept", file=sys.stderr, flush=True)  # fmt: skip
+    tick = time.perf_counter()
+    final = Refiner(**options)
+    final.fit(data.X, data.y, X_unlabelled=data.X_unlabelled,
+              checkpoint_dir=work / "checkpoints" / REFIT_DIR, resume=resume)  # fmt: skip
+    timing["refit_s"] = time.perf_counter() - tick
+    return final, check
+
+
+def _write_outputs(folder: RunFolder, refiner: Refiner, data: RunData, config: dict, timing: dict, report: bool, started: float, check: dict | None) -> RunResult:  # fmt: skip
     tick = time.perf_counter()
     Z = dict(zip(("train_before", "train_after"), outputs.embed_both(refiner, data.X), strict=True))
     if data.X_eval is not None:
@@ -247,7 +277,8 @@ def _write_outputs(folder: RunFolder, refiner: Refiner, data: RunData, config: d
         )
     timing["embed_s"] = time.perf_counter() - tick
     before, after, labels, evaluated_on = _evaluate(refiner, data, Z, timing)
-    check = _safety_check(refiner, data, Z, before, after)
+    if check is None:  # not made before a refit: on this model
+        check = _safety_check(refiner, data, Z, before, after)
     config = {
         **refiner.config.model_dump(),  # flat, as in the model folder's manifest
         "method": refiner.method_,  # the ones trained (chosen from the data when unset)
