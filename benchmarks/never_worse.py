@@ -219,7 +219,10 @@ def section(records: list[dict]) -> str:
         f"average at least 100 rows), and training makes at most "
         f"{ADAPTER_PASSES_PER_CLASS_ROW} x (rows a class) passes over the data; the evidence, "
         "measured on valid.csv and held-out parts of train.csv only, is in that module's "
-        "docstring. The finetune plan is unchanged.",
+        "docstring. The finetune plan is unchanged. `contrastkit refine --test` in adapter mode "
+        "keeps these very models: after its check (a model trained without a tenth of each "
+        "class) it fits again on every row (seed 0, 10-shot: kNN-1 86.40 %, linear 86.04 %, "
+        "MAP@R 0.547 by both); in finetune mode its model trains without the check rows.",
         "",
         f"Machine: {'; '.join(machines)}; at most two runs at a time (one torch thread each; "
         "the load at the start of each run is in the JSONL), beside other people's jobs on "
