@@ -33,6 +33,7 @@ def test_texts_are_embedded_once_while_remembering_and_answers_match_the_model()
     assert model.rows_embedded == 3  # "a" twice in one call: once
     again = base.encode(["c", "a", "d"])
     assert model.rows_embedded == 4 and base.remembered == 4  # only "d" is new
+    assert base.encode(("a", "d")).shape == (2, 4) and model.rows_embedded == 4  # a tuple too
     direct = TunedBase(CountingModel()).encode(["a", "b", "a", "c", "d"])
     np.testing.assert_array_equal(first, direct[:4])
     np.testing.assert_array_equal(again, direct[[3, 0, 4]])

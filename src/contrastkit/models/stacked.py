@@ -42,7 +42,7 @@ class TunedBase:
                 first.setdefault(key, i)
         if first:
             rows = [X[i] for i in first.values()]
-            new = self.tuned.embed(rows if isinstance(X, list) else np.stack(rows))
+            new = self.tuned.embed(np.stack(rows) if isinstance(X, np.ndarray) else rows)
             self._memo.update(zip(first, new, strict=True))
         return np.stack([self._memo[k] for k in keys])
 
