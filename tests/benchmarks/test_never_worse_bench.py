@@ -135,3 +135,32 @@ def test_earlier_cpu_finetune_runs_fill_only_the_splits_without_one(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("- full finetune")
     assert "seeds 0, 1" in lines[0] and "kNN-1 94.00 ± 1.41 %" in lines[0]
     assert "linear probe 93.00 ± 1.41 %" in lines[0]
+
+
+def test_fresh_draws_take_n_rows_of_every_class_reproducibly():
+    from benchmarks import never_worse_draws
+    from benchmarks.quality_banking77 import Split
+
+    labels = np.repeat(np.array(["a", "b", "c"]), [7, 12, 30])
+    full = Split([f"text {i}" for i in range(len(labels))], labels)
+    one = never_worse_draws.draw(full, 5, number=1)
+    assert sorted(np.unique(one.labels, return_counts=True)[1]) == [5, 5, 5]
+    assert all(full.labels[int(t.split()[1])] == label for t, label in zip(one.texts, one.labels, strict=True))  # fmt: skip
+    assert never_worse_draws.draw(full, 5, number=1).texts == one.texts
+    assert never_worse_draws.draw(full, 5, number=2).texts != one.texts
+
+
+def test_the_draws_section_flags_a_draw_whose_adapter_is_under_the_frozen_model():
+    from benchmarks import never_worse_draws
+
+    records = [
+        {**_record("10-shot", "frozen", 0, 0.82, 0.85, 0.43), "draw": 1},
+        {**_record("10-shot", "adapter", 0, 0.86, 0.86, 0.55), "draw": 1},
+        {**_record("10-shot", "frozen", 0, 0.81, 0.87, 0.43), "draw": 2},
+        {**_record("10-shot", "adapter", 0, 0.85, 0.865, 0.55), "draw": 2},
+    ]
+    text = never_worse_draws.section(records)
+    assert "| 10-shot | 1 | 82.00 / 85.00 / 0.430 | 86.00 / 86.00 / 0.550 | +1.00 | yes |" in text
+    assert "| 10-shot | 2 |" in text and "| -0.50 | **no** |" in text
+    assert "mean of 2 draws +0.25 points (1 of 2 at or above)" in text
+    assert "under the frozen probe on 1 of 2 draws" in text
