@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from benchmarks import never_worse, setfit_peer  # noqa: E402
+from benchmarks import never_worse, never_worse_draws, setfit_peer  # noqa: E402
 
 
 def _record(split, mode, seed, knn1, linear, map_at_r, **extra):
@@ -138,7 +138,6 @@ def test_earlier_cpu_finetune_runs_fill_only_the_splits_without_one(tmp_path):
 
 
 def test_fresh_draws_take_n_rows_of_every_class_reproducibly():
-    from benchmarks import never_worse_draws
     from benchmarks.quality_banking77 import Split
 
     labels = np.repeat(np.array(["a", "b", "c"]), [7, 12, 30])
@@ -151,8 +150,6 @@ def test_fresh_draws_take_n_rows_of_every_class_reproducibly():
 
 
 def test_the_draws_section_flags_a_draw_whose_adapter_is_under_the_frozen_model():
-    from benchmarks import never_worse_draws
-
     records = [
         {**_record("10-shot", "frozen", 0, 0.82, 0.85, 0.43), "draw": 1},
         {**_record("10-shot", "adapter", 0, 0.86, 0.86, 0.55), "draw": 1},
