@@ -28,7 +28,7 @@ _FILE_FLAGS: list[tuple[str, Any, Any]] = [
     ("resume", bool, typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint.")),
     ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace an existing run in --out (the old run stays until the new one is complete).")),
     ("no_report", bool, typer.Option(False, "--no-report", help="Skip report.html.")),
-    ("no_check", bool, typer.Option(False, "--no-check", help="With --test: train on every training row, without holding 10 % out to check that refinement did not make things worse.")),
+    ("no_check", bool, typer.Option(False, "--no-check", help="With --test: skip the check (10 % of the training rows held out of a first fit, to see that refinement did not make things worse) and train once on every row. Without it, adapter mode then trains again on every row; finetune mode keeps the rows out.")),
 ]
 # fmt: on
 
