@@ -25,7 +25,7 @@ from contrastkit.evaluation.verdict import never_worse
 from contrastkit.io.run_folder import RunFolder, check_run_dir, open_run_dir
 from contrastkit.refiner import Refiner
 from contrastkit.run import outputs
-from contrastkit.run.check import MIN_CLASS_ROWS, check_split, explain, run_check
+from contrastkit.run.check import MIN_CLASS_ROWS, advice, check_split, explain, run_check
 from contrastkit.run.resume import check_resume, options_for_resume, run_config
 from contrastkit.run.unlabelled import read_unlabelled
 from contrastkit.training.distributed import leave_distributed
@@ -263,6 +263,8 @@ def _check_then_refit(
     final.fit(data.X, data.y, X_unlabelled=data.X_unlabelled,
               checkpoint_dir=work / "checkpoints" / REFIT_DIR, resume=resume)  # fmt: skip
     timing["refit_s"] = time.perf_counter() - tick
+    if "advice" in check:  # in the options of the model kept (e.g. its epochs)
+        check["advice"] = advice(final.mode_, final.plan_)
     return final, check
 
 
