@@ -175,6 +175,10 @@ RESIDUAL_SCALE = 0.5
 RESIDUAL_SCALE_DENSE = 0.75
 ADAPTER_PASSES_PER_CLASS_ROW = 8
 DEFAULT_VIEWS = 1
+# Labelled texts in adapter mode, classes under HARD_NEGATIVES_MIN_ROWS_PER_CLASS rows: each
+# text and 4 copies with words deleted (see the module docstring).
+TEXT_ADAPTER_VIEWS = 5
+TEXT_VIEW_DELETE_RATE = 0.15
 SIMCSE_TEMPERATURE = 0.05
 MOCO_TEMPERATURE = 0.2
 DEFAULT_MOMENTUM = 0.99
@@ -270,6 +274,9 @@ def _option_defaults(
         chosen["hardness"] = 1.0 if dense else 0.0
     if method in SUPERVISED_CONTRASTIVE and kind == "images":
         chosen["views"] = DEFAULT_VIEWS
+    if method in SUPERVISED_CONTRASTIVE and kind == "text" and mode == "adapter" and n_classes:
+        dense = n_rows / n_classes >= HARD_NEGATIVES_MIN_ROWS_PER_CLASS
+        chosen["views"] = 1 if dense else TEXT_ADAPTER_VIEWS
     if method == "simcse":
         chosen["temperature"] = SIMCSE_TEMPERATURE
     if method == "moco":
