@@ -92,14 +92,19 @@ def test_one_augmented_view_by_default():
     torch.testing.assert_close(module(Batch(x, y)), losses.supcon(encoder(x + 1), y))
 
 
-def test_views_is_checked_and_only_for_images(digits):
+def test_views_is_checked_and_only_for_images_and_adapter_texts(digits):
     X, y = digits
     with pytest.raises(ConfigError, match="views"):
-        Refiner(method="supcon", views=3)
+        Refiner(method="supcon", views=9)
     with pytest.raises(ConfigError, match="'views' is not an option of method ce"):
         Refiner(method="ce", views=2)
-    with pytest.raises(ConfigError, match="'views' applies to images.*vectors"):
+    with pytest.raises(ConfigError, match="'views' applies to images and texts.*vectors"):
         Refiner(method="supcon", views=2, epochs=1, quiet=True).fit(X, y)
+    images, labels = np.zeros((8, 6, 6), np.float32), np.arange(8) % 2
+    with pytest.raises(ConfigError, match="'views' for images is 1 or 2, got 3"):
+        Refiner(method="supcon", views=3, epochs=1, quiet=True).fit(images, labels)
+    with pytest.raises(ConfigError, match="'views' applies to texts in adapter mode only"):
+        Refiner(mode="finetune", views=2, epochs=1, quiet=True).fit(["a b", "c d"], [0, 1])
 
 
 def test_views_option_reaches_the_image_recipe(monkeypatch):

@@ -15,6 +15,7 @@ from contrastkit.config.defaults import (
     HARD_NEGATIVES_MIN_ROWS_PER_CLASS,
     RESIDUAL_SCALE,
     RESIDUAL_SCALE_DENSE,
+    TEXT_VIEWS_MAX_EPOCHS,
     plan_training,
 )
 from contrastkit.config.refine_config import RefineConfig
@@ -56,10 +57,28 @@ def test_plan_leaves_the_residual_whole_without_labels_and_unscaled_outside_the_
 
 @pytest.mark.parametrize(("rows", "epochs"), [(385, 40), (770, 80), (2310, 240), (10_003, 150)])
 def test_adapter_passes_are_bounded_by_the_rows_a_class_has(rows, epochs):
-    plan = plan_training(RefineConfig(), "text", "adapter", rows, 77)
+    plan = plan_training(RefineConfig(), "vectors", "adapter", rows, 77)
     assert plan.epochs == epochs
     assert plan.epochs <= max(5, ADAPTER_PASSES_PER_CLASS_ROW * rows / 77) or rows > 77 * 37
-    assert plan_training(RefineConfig(epochs=300), "text", "adapter", rows, 77).epochs == 300
+    assert plan_training(RefineConfig(epochs=300), "vectors", "adapter", rows, 77).epochs == 300
+    one_view = plan_training(RefineConfig(views=1), "text", "adapter", rows, 77)
+    assert one_view.epochs == epochs  # texts with one view a row: as vectors
+
+
+@pytest.mark.parametrize(
+    ("rows", "views", "epochs"),
+    [(154, 5, 16), (385, 5, 40), (770, 5, 40), (2310, 5, 40), (10_003, 1, 150)],
+)
+def test_text_views_while_classes_are_sparse_and_then_at_most_40_epochs(rows, views, epochs):
+    plan = plan_training(RefineConfig(), "text", "adapter", rows, 77)
+    assert (plan.option_defaults["views"], plan.epochs) == (views, epochs)
+    assert TEXT_VIEWS_MAX_EPOCHS == 40
+    chosen = plan_training(RefineConfig(views=3), "text", "adapter", rows, 77)  # the user's
+    unviewed = plan_training(RefineConfig(), "vectors", "adapter", rows, 77).epochs
+    assert "views" not in chosen.option_defaults and chosen.epochs == min(unviewed, 40)
+    assert (
+        "views" not in plan_training(RefineConfig(), "text", "finetune", rows, 77).option_defaults
+    )
 
 
 def test_fit_applies_the_planned_scale_and_the_model_folder_keeps_it(tmp_path):

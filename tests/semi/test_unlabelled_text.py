@@ -64,7 +64,8 @@ def test_finetune_simcse_then_supervised_then_an_adapter_with_pseudo_labels(tmp_
 
 def test_adapter_on_texts_pseudo_labels_as_the_labelled_only_model_says():
     X, y = [t for t, _ in LABELLED], np.array([c for _, c in LABELLED])
-    alone = Refiner(mode="adapter", epochs=2, **SMALL).fit(X, y)
+    # one view a text: what the labelled stage of a fit with unlabelled rows trains with
+    alone = Refiner(mode="adapter", epochs=2, views=1, **SMALL).fit(X, y)
     codes = np.searchsorted(np.unique(y), y)
     expected, _ = confident_rows(alone.transform(X), codes, alone.transform(UNLABELLED), 0.2)
     r = Refiner(mode="adapter", epochs=2, pseudo_label_margin=0.2, **SMALL)

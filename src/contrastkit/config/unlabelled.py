@@ -147,6 +147,13 @@ def self_supervised_plan(config, kind: str, mode: str, n_rows: int) -> Plan:
     return plan
 
 
+def labelled_stage_config(config):
+    """The config of the labelled stages of a fit with unlabelled rows: one view of each text
+    unless the user set `views` (the recipe these stages were measured with; the text views of
+    `contrastkit.config.defaults` were measured on fits of labelled rows alone)."""
+    return config if config.views is not None else config.model_copy(update={"views": 1})
+
+
 def adapter_stage_config(config):
     """The config of the adapter over a fine-tuned model (finetune mode with pseudo-labels): the
     user's options, except those that size the fine-tuning (epochs, batch size, learning rate,

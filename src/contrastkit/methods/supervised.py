@@ -25,13 +25,27 @@ SUPERVISED_LOSSES: dict[str, Callable] = {
 SUPERVISED_METHODS = (*SUPERVISED_LOSSES, "ce")
 
 
+MAX_IMAGE_VIEWS = 2
+
+
 def check_supervised_fit(kind: str, mode: str, options: dict) -> None:
-    """`views` only means something where rows are augmented: images."""
-    if options.get("views") is not None and kind != "images":
+    """`views` only means something where rows are augmented: images, and texts in adapter
+    mode (copies with words deleted)."""
+    views = options.get("views")
+    if views is None:
+        return
+    if kind == "text" and mode != "adapter":
+        raise OptionError(
+            "views", "{option} applies to texts in adapter mode only; leave it out in finetune mode"
+        )
+    if kind not in ("images", "text"):
         raise OptionError(
             "views",
-            f"{{option}} applies to images (augmented views), but the input is {kind}; leave it out",
+            f"{{option}} applies to images and texts (augmented views), but the input is {kind}; "
+            "leave it out",
         )
+    if kind == "images" and views > MAX_IMAGE_VIEWS:
+        raise OptionError("views", f"{{option}} for images is 1 or 2, got {views}")
 
 
 class SupervisedContrastive(nn.Module):

@@ -84,8 +84,9 @@ class FrozenTextBase:
                 return known
         return self.encoder.dim
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        if not self.cache:
+    def encode(self, texts: list[str], progress: bool = False, cache: bool = True) -> np.ndarray:
+        """`cache=False`: this call bypasses the on-disk cache (texts not worth keeping)."""
+        if not (self.cache and cache):
             return self.encoder.encode(texts, progress=progress)
         tag = f"max_seq_length={self.max_seq_length}"
         return cached_embeddings(
@@ -121,11 +122,14 @@ class AdapterBackbone:
         return AdapterBackbone(self.kind, self.dim, self.base, self.device, config.adapter_hidden,
                                config.dropout, config.input_dropout)  # fmt: skip
 
-    def base_vectors(self, X, progress: bool = False) -> np.ndarray:
-        return self.base.encode(X, progress) if self.base is not None else np.asarray(X, np.float32)
+    def base_vectors(self, X, progress: bool = False, cache: bool = True) -> np.ndarray:
+        if self.base is None:
+            return np.asarray(X, np.float32)
+        return self.base.encode(X, progress, cache=cache)
 
-    def prepare(self, X, progress: bool = False) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.base_vectors(X, progress)))
+    def prepare(self, X, progress: bool = False, cache: bool = True) -> Tensor:
+        """The base embeddings of `X` (`cache=False`: not kept in the on-disk cache)."""
+        return torch.from_numpy(np.ascontiguousarray(self.base_vectors(X, progress, cache)))
 
     def fetch(self, prepared: Tensor, indices: list[int]) -> Tensor:
         return prepared[indices].to(self.device)

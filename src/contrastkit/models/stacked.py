@@ -32,7 +32,8 @@ class TunedBase:
         self.remembering = remembering
         self._memo: dict = {}
 
-    def encode(self, X, progress: bool = False) -> np.ndarray:
+    def encode(self, X, progress: bool = False, cache: bool = True) -> np.ndarray:
+        """`cache` is the on-disk cache's flag (see `FrozenTextBase`); this one has none."""
         keys = [_row_key(x) for x in X] if self.remembering else []
         if not keys:
             return self.tuned.embed(X)
@@ -92,8 +93,8 @@ class StackedBackbone:
         """The fit is over: embeddings are no longer remembered."""
         self.adapter.base.forget()
 
-    def prepare(self, X, progress: bool = False):
-        return self.adapter.prepare(X, progress)
+    def prepare(self, X, progress: bool = False, cache: bool = True):
+        return self.adapter.prepare(X, progress, cache)
 
     def fetch(self, prepared, indices: list[int]):
         return self.adapter.fetch(prepared, indices)

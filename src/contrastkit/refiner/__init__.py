@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from contrastkit import __version__
 from contrastkit.config.defaults import Plan, method_options, plan_training
 from contrastkit.config.refine_config import RefineConfig, make_config
+from contrastkit.config.unlabelled import labelled_stage_config
 from contrastkit.data.inputs import check_input
 from contrastkit.errors import ConfigError, DataError, UserError
 from contrastkit.methods.registry import get_method
@@ -104,10 +105,12 @@ class Refiner:
         cfg = self.config
         inputs = prepare_inputs(self.spec, cfg, X, y, validation)
         unlabelled = prepare_unlabelled(inputs, cfg, X_unlabelled)
+        if unlabelled is not None:
+            cfg = labelled_stage_config(cfg)
         device = resolve_device(cfg.device)
         dist_info = init_distributed(device)
         seed_everything(cfg.seed)
-        plan = self._plan_for(inputs)
+        plan = self._plan_for(inputs, cfg)
         backbone = build_backbone(
             inputs.base_kind, inputs.mode, inputs.X, cfg, device, progress=not cfg.quiet
         )
@@ -145,13 +148,14 @@ class Refiner:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fit warns about the data itself
             inputs = prepare_inputs(self.spec, self.config, X, y, validation)
-            prepare_unlabelled(inputs, self.config, X_unlabelled)
-        return self._plan_for(inputs)
+            unlabelled = prepare_unlabelled(inputs, self.config, X_unlabelled)
+        cfg = self.config if unlabelled is None else labelled_stage_config(self.config)
+        return self._plan_for(inputs, cfg)
 
-    def _plan_for(self, inputs: FitInputs) -> Plan:
+    def _plan_for(self, inputs: FitInputs, cfg: RefineConfig) -> Plan:
         n_train = len(inputs.train_rows)
         return plan_training(
-            self.config, inputs.kind, inputs.mode, n_train, inputs.n_classes, inputs.spec.name
+            cfg, inputs.kind, inputs.mode, n_train, inputs.n_classes, inputs.spec.name
         )
 
     def resolved_options(self, plan: Plan | None = None) -> dict:

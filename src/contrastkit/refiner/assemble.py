@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from contrastkit.config.defaults import Plan, method_options
+from contrastkit.config.defaults import TEXT_VIEW_DELETE_RATE, Plan, method_options
 from contrastkit.data.samplers import ClassBalancedBatchSampler, RandomBatchSampler
 from contrastkit.evaluation import knn_score
 from contrastkit.methods.base import Batch, BuildContext, MethodSpec
@@ -18,6 +18,7 @@ from contrastkit.refiner.prepare import FitInputs
 from contrastkit.training.distributed import DistInfo
 from contrastkit.training.trainer import Trainer, TrainSettings
 from contrastkit.views.images import ImageViews
+from contrastkit.views.text import deleted_word_copies
 
 
 def build_trainer(
@@ -55,7 +56,7 @@ def build_trainer(
     return Trainer(
         module,
         _sampler(spec, config, plan, inputs, dist_info),
-        _fetch(inputs, backbone, config.quiet),
+        _fetch(inputs, backbone, config.quiet, _text_views(inputs, config, plan)),
         settings,
         validate=_validate(inputs, backbone, plan.residual_scale),
         checkpoint_dir=checkpoint_dir,  # every rank resumes from it; rank 0 writes it
@@ -102,22 +103,35 @@ def _sampler(spec, config, plan: Plan, inputs: FitInputs, dist_info: DistInfo):
     )
 
 
-def _fetch(inputs: FitInputs, backbone, quiet: bool):
+def _text_views(inputs: FitInputs, config, plan: Plan) -> list[list[str]]:
+    """The extra views of the training texts in adapter mode: `views - 1` copies of them with
+    words deleted (`contrastkit.config.defaults`); none elsewhere."""
+    views = method_options(config, plan).get("views", 1)
+    if inputs.kind != "text" or inputs.mode != "adapter" or views <= 1 or inputs.y_train is None:
+        return []
+    return deleted_word_copies(inputs.X_train, views - 1, TEXT_VIEW_DELETE_RATE, config.seed)
+
+
+def _fetch(inputs: FitInputs, backbone, quiet: bool, copies: list[list[str]]):
     """`fetch(indices) -> Batch` over the training rows, prepared once (base embeddings for the
-    adapter, tensors for images, texts for fine-tuning; both columns of pairs)."""
+    adapter, tensors for images, texts for fine-tuning; both columns of pairs). With `copies`
+    (other views of the training texts, embedded once and not cached on disk) a batch holds
+    the rows, then the same rows of each copy, each with the row's label."""
     X_train = inputs.X_train
     if inputs.kind == "pairs":
         prepared = backbone.prepare([a for a, _ in X_train], progress=not quiet)
         prepared_b = backbone.prepare([b for _, b in X_train], progress=not quiet)
     else:
         prepared, prepared_b = backbone.prepare(X_train, progress=not quiet), None
+    views = [prepared] + [backbone.prepare(c, progress=not quiet, cache=False) for c in copies]
     y = inputs.y_train  # class ids, or the scores of labelled pairs
     y_train = None if y is None else torch.as_tensor(y, device=backbone.device)
 
     def fetch(indices: list[int]) -> Batch:
+        rows = [backbone.fetch(v, indices) for v in views]
         return Batch(
-            backbone.fetch(prepared, indices),
-            None if y_train is None else y_train[indices],
+            rows[0] if len(rows) == 1 else torch.cat(rows),
+            None if y_train is None else y_train[indices].repeat(len(views)),
             None if prepared_b is None else backbone.fetch(prepared_b, indices),
         )
 

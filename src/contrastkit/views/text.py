@@ -8,6 +8,9 @@
 - "mask": a span of `max(1, round(rate * words))` consecutive words is replaced by the
   tokenizer's mask token, one token per word.
 
+`deleted_word_copies` makes the "delete" view of a list of texts several times over, once and
+for all: the extra views of labelled texts in adapter mode (see `contrastkit.config.defaults`).
+
 Words are whitespace-separated. Random choices come from torch's generator (the global one
 unless `generator` is given), so `seed_everything` makes the views reproducible and a resumed
 run, which restores torch's RNG state, draws the same views.
@@ -81,3 +84,10 @@ class TextViews:
         span = min(self._count(len(words)), len(words) - 1)
         start = self._randint(len(words) - span + 1)[0]
         return words[:start] + [self.mask_token] * span + words[start + span :]
+
+
+def deleted_word_copies(texts: list[str], copies: int, rate: float, seed: int) -> list[list[str]]:
+    """`copies` versions of `texts`, in each of which every word is dropped with probability
+    `rate` (at least one kept), drawn from their own generator seeded with `seed`."""
+    views = TextViews("delete", rate, generator=torch.Generator().manual_seed(seed))
+    return [views(list(texts)) for _ in range(copies)]
