@@ -75,7 +75,9 @@ def section(records: list[dict]) -> str:
     lines += ["", "One seed a draw, the same test.csv (3080 rows), AMD EPYC, 2 torch threads. The "
               f"probe's gain swings from draw to draw ({min(every, default=0):+.2f} to "
               f"{max(every, default=0):+.2f} points; under the frozen probe on {under} of "
-              f"{len(every)} draws), a spread that covers train_10.csv's one cell under (-0.18, seeds 0-4).",
+              f"{len(every)} draws). Before the text views (a5cb35c; raw: "
+              "`benchmarks/results/never_worse_draws_before_views.jsonl`) the same draws gained "
+              "+0.32 on average at both sizes and fell under on 2 of 10.",
               "", "Command: `OMP_NUM_THREADS=2 python -m benchmarks.never_worse_draws run "
               "--per-class N --draws 1,2,3,4,5`, then `render`. Raw: "
               "`benchmarks/results/never_worse_draws.jsonl`.", MARKERS[1]]  # fmt: skip
