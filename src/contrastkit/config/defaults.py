@@ -336,7 +336,8 @@ def _text_views(config, method: str, kind: str, mode: str, n_rows: int, n_classe
     the classes average under HARD_NEGATIVES_MIN_ROWS_PER_CLASS rows, else 1."""
     if method not in SUPERVISED_CONTRASTIVE or kind != "text" or mode != "adapter" or not n_classes:
         return 1
-    if config.method_options().get("views"):
-        return config.method_options()["views"]
+    chosen = config.method_options().get("views")
+    if chosen:
+        return chosen
     dense = n_rows / n_classes >= HARD_NEGATIVES_MIN_ROWS_PER_CLASS
     return 1 if dense else TEXT_ADAPTER_VIEWS

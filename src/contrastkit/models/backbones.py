@@ -117,10 +117,15 @@ class AdapterBackbone:
         self.encoder = ResidualAdapter(dim, hidden, dropout, input_dropout).to(device)
         self.dim = dim
 
+    @classmethod
+    def from_config(cls, kind: str, dim: int, base, device, config) -> AdapterBackbone:
+        """An untrained adapter over `base`, shaped by the config's model options."""
+        return cls(kind, dim, base, device, config.adapter_hidden, config.dropout,
+                   config.input_dropout)  # fmt: skip
+
     def fresh(self, config) -> AdapterBackbone:
         """A new, untrained adapter over the same base (a later round of pseudo-labels)."""
-        return AdapterBackbone(self.kind, self.dim, self.base, self.device, config.adapter_hidden,
-                               config.dropout, config.input_dropout)  # fmt: skip
+        return AdapterBackbone.from_config(self.kind, self.dim, self.base, self.device, config)
 
     def base_vectors(self, X, progress: bool = False, cache: bool = True) -> np.ndarray:
         if self.base is None:
@@ -316,9 +321,7 @@ def build_backbone(kind: str, mode: str, X: Any, config, device, progress: bool 
             FrozenTextBase(config.model, device, config.max_seq_length) if kind == "text" else None
         )
         dim = base.dim if base is not None else int(np.asarray(X).shape[1])
-        return AdapterBackbone(
-            kind, dim, base, device, config.adapter_hidden, config.dropout, config.input_dropout
-        )
+        return AdapterBackbone.from_config(kind, dim, base, device, config)
     if kind == "text":
         return TextFinetuneBackbone(config.model, device, config.max_seq_length)
     return ImageBackbone.for_training(X, config.architecture, device)

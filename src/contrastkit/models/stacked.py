@@ -77,17 +77,16 @@ class StackedBackbone:
         self.base = getattr(tuned, "base", None)
 
     @classmethod
-    def over(cls, tuned, config, base: TunedBase | None = None) -> StackedBackbone:
+    def over(cls, tuned, config) -> StackedBackbone:
         """A fresh adapter (the identity until it trains) over the fine-tuned `tuned`; while
         training, its base remembers the embeddings (see `TunedBase`) until `forget`."""
-        base = base or TunedBase(tuned, remembering=True)
-        adapter = AdapterBackbone(tuned.kind, tuned.dim, base, tuned.device,
-                                  config.adapter_hidden, config.dropout, config.input_dropout)  # fmt: skip
+        base = TunedBase(tuned, remembering=True)
+        adapter = AdapterBackbone.from_config(tuned.kind, tuned.dim, base, tuned.device, config)
         return cls(tuned, adapter)
 
     def fresh(self, config) -> StackedBackbone:
         """A new, untrained adapter over the same fine-tuned model (and the same memory)."""
-        return StackedBackbone.over(self.tuned, config, self.adapter.base)
+        return StackedBackbone(self.tuned, self.adapter.fresh(config))
 
     def forget(self) -> None:
         """The fit is over: embeddings are no longer remembered."""

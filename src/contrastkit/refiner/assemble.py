@@ -56,7 +56,7 @@ def build_trainer(
     return Trainer(
         module,
         _sampler(spec, config, plan, inputs, dist_info),
-        _fetch(inputs, backbone, config.quiet, _text_views(inputs, config, plan)),
+        _fetch(inputs, backbone, config.quiet, _text_view_copies(inputs, config, plan)),
         settings,
         validate=_validate(inputs, backbone, plan.residual_scale),
         checkpoint_dir=checkpoint_dir,  # every rank resumes from it; rank 0 writes it
@@ -103,7 +103,7 @@ def _sampler(spec, config, plan: Plan, inputs: FitInputs, dist_info: DistInfo):
     )
 
 
-def _text_views(inputs: FitInputs, config, plan: Plan) -> list[list[str]]:
+def _text_view_copies(inputs: FitInputs, config, plan: Plan) -> list[list[str]]:
     """The extra views of the training texts in adapter mode: `views - 1` copies of them with
     words deleted (`contrastkit.config.defaults`); none elsewhere."""
     views = method_options(config, plan).get("views", 1)
